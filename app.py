@@ -1,0 +1,292 @@
+"""HTTP routes, the stream consumer and scheduled jobs: parse, call one service, shape."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Chalice, Rate, Request, Response
+
+from chalicelib.api import schemas as s
+from chalicelib.api import views
+from chalicelib.api.auth import bearer_token, require_access, require_plugin_key
+from chalicelib.api.errors import domain_error_response, error_response
+from chalicelib.bootstrap import container
+from chalicelib.domain.contacts import normalize_contact
+from chalicelib.domain.errors import DomainError, InvalidRequest
+from chalicelib.service.history import ChatView
+from chalicelib.service.retry import RetriesExhausted
+from chalicelib.service.users import Consent
+from chalicelib.store.streams import decode_records
+
+app = Chalice(app_name="unification")
+app.log.setLevel(logging.INFO)
+log = logging.getLogger("unification")
+
+ANY_BODY = [
+    "application/json",
+    "text/plain",
+    "text/csv",
+    "application/csv",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+]
+
+View = Callable[..., Any]
+
+
+def req() -> Request:
+    request = app.current_request
+    assert request is not None, "only called while serving a request"
+    return request
+
+
+def contract(view: View) -> View:
+    """Every answer in the contract's shape, whatever goes wrong."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except DomainError as error:
+            return domain_error_response(error)
+        except RetriesExhausted:
+            log.exception("retries exhausted")
+            return error_response("unavailable", "the service is busy; try again")
+        except Exception:
+            log.exception("unexpected error")
+            return error_response("internal_error", "unexpected error")
+
+    return wrapper
+
+
+def route(path: str, methods: list[str], open_api: bool = True) -> Callable[[View], View]:
+    def register(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if open_api:
+                require_access(req().headers, container().settings)
+            return view(*args, **kwargs)
+
+        registered: View = app.route(path, methods=methods, content_types=ANY_BODY)(contract(guarded))
+        return registered
+
+    return register
+
+
+def body(model: type[s.B]) -> s.B:
+    raw = req().raw_body
+    return s.parse_body(raw.encode() if isinstance(raw, str) else raw, model)
+
+
+def params(*allowed: str) -> dict[str, str]:
+    return s.only_params(req().query_params, set(allowed))
+
+
+def created(payload: dict[str, Any]) -> Response:
+    return Response(body=payload, status_code=201, headers={"Content-Type": "application/json"})
+
+
+def consent_of(b: s.ProfileWrite) -> Consent:
+    return Consent(b.unsubscribeEmail, b.unsubscribeTexting)
+
+
+def chat_payload(view: ChatView) -> dict[str, Any]:
+    return views.chat_json(view, container().history.name_messages(view.messages))
+
+
+def page(items_key: str, items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {items_key: items, "nextCursor": next_cursor}
+
+
+# health ----------------------------------------------------------------------
+
+
+@route("/v1/health", ["GET"], open_api=False)
+def health() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+# customer side (R4, R5) ------------------------------------------------------------
+
+
+@route("/v1/boot", ["POST"], open_api=False)
+def boot() -> dict[str, Any]:
+    c = container()
+    require_plugin_key(req().headers, c.settings)
+    b = body(s.BootIn)
+    result = c.sessions.boot(b.veilId, b.memberId, b.memberHash, s.profile_of(b, c.settings.default_phone_region))
+    return {
+        "veilId": result.device.veil_id,
+        "sessionToken": result.token,
+        "session": views.session_json(result.device),
+        "user": views.user_json(result.user),
+        "unification": views.unification_json(result.unification) if result.unification else None,
+    }
+
+
+def session_token() -> str:
+    return bearer_token(req().headers)
+
+
+@route("/v1/session", ["GET"], open_api=False)
+def get_session() -> dict[str, Any]:
+    result = container().sessions.current(session_token())
+    return {"session": views.session_json(result.device), "user": views.user_json(result.user)}
+
+
+@route("/v1/session/login", ["POST"], open_api=False)
+def login() -> dict[str, Any]:
+    c = container()
+    token = session_token()
+    b = body(s.LoginIn)
+    result = c.sessions.login(token, b.memberId, b.memberHash, s.profile_of(b, c.settings.default_phone_region))
+    return {
+        "session": views.session_json(result.device),
+        "user": views.user_json(result.user),
+        "unification": views.unification_json(result.unification) if result.unification else None,
+    }
+
+
+@route("/v1/session/logout", ["POST"], open_api=False)
+def logout() -> dict[str, Any]:
+    result = container().sessions.logout(session_token())
+    return {"session": views.session_json(result.device), "user": views.user_json(result.user)}
+
+
+@route("/v1/session/events", ["POST"], open_api=False)
+def session_event() -> Response:
+    c = container()
+    device = c.sessions.authenticate(session_token())
+    b = body(s.EventIn)
+    event = c.history.record_event(device.user_id, b.name, b.properties, follow=True)
+    return created({"event": views.event_json(event)})
+
+
+@route("/v1/session/chats", ["POST", "GET"], open_api=False)
+def session_chats() -> Any:
+    c = container()
+    device = c.sessions.authenticate(session_token())
+    user = c.sessions.session_user(device)
+    if req().method == "GET":
+        q = params("limit", "cursor")
+        result = c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q))
+        return page("chats", [chat_payload(v) for v in result.items], result.next_cursor)
+    b = body(s.TextIn)
+    chat, message = c.history.start_chat(user, b.text)
+    named = c.history.name_messages([message])
+    return created({"chat": views.chat_json(chat, named), "message": views.message_json(named[0])})
+
+
+@route("/v1/session/chats/{chat_id}/messages", ["POST"], open_api=False)
+def session_message(chat_id: str) -> Response:
+    c = container()
+    device = c.sessions.authenticate(session_token())
+    user = c.sessions.session_user(device)
+    b = body(s.TextIn)
+    message = c.history.post_message(user, chat_id, b.text)
+    return created({"message": views.message_json(c.history.name_messages([message])[0])})
+
+
+# Open API: members and users (R9) ---------------------------------------------------
+
+
+@route("/v1/members/{member_id}", ["PUT", "GET"])
+def member(member_id: str) -> Any:
+    c = container()
+    if req().method == "GET":
+        return {"user": views.user_json(c.users.get_member(member_id))}
+    b = body(s.ProfileWrite)
+    result = c.users.upsert_member(member_id, s.profile_of(b, c.settings.default_phone_region), consent_of(b))
+    payload = {"user": views.user_json(result.user)}
+    return created(payload) if result.created else payload
+
+
+@route("/v1/users", ["POST", "GET"])
+def users() -> Any:
+    c = container()
+    if req().method == "GET":
+        q = params("mobileNumber", "email", "memberId", "limit")
+        keys = [k for k in ("mobileNumber", "email", "memberId") if k in q]
+        if len(keys) != 1:
+            raise InvalidRequest("give exactly one of mobileNumber, email or memberId")
+        field = keys[0]
+        value = q[field] if field == "memberId" else normalize_contact(field, q[field], c.settings.default_phone_region)
+        found = c.users.search(field, value, s.limit_of(q))
+        return {"users": [views.user_json(u) for u in found]}
+    b = body(s.ProfileWrite)
+    result = c.users.create_lead(s.profile_of(b, c.settings.default_phone_region), consent_of(b))
+    candidate = views.unification_json(result.candidate) if result.candidate else None
+    return created({"user": views.user_json(result.user), "unificationCandidate": candidate})
+
+
+@route("/v1/users/{user_id}", ["GET", "PATCH"])
+def user(user_id: str) -> Any:
+    c = container()
+    if req().method == "GET":
+        q = params("resolve")
+        found, resolved_from = c.users.get(user_id, resolve=s.flag_of(q, "resolve", True))
+        return {"user": views.user_json(found), "resolvedFrom": resolved_from}
+    b = body(s.ProfileWrite)
+    result = c.users.edit(user_id, s.profile_of(b, c.settings.default_phone_region), consent_of(b))
+    candidate = views.unification_json(result.candidate) if result.candidate else None
+    return {"user": views.user_json(result.user), "unificationCandidate": candidate}
+
+
+@route("/v1/users/{user_id}/chats", ["GET"])
+def user_chats(user_id: str) -> dict[str, Any]:
+    q = params("limit", "cursor")
+    result = container().history.list_chats(user_id, s.cursor_of(q), s.limit_of(q))
+    return page("chats", [chat_payload(v) for v in result.items], result.next_cursor)
+
+
+@route("/v1/users/{user_id}/events", ["GET", "POST"])
+def user_events(user_id: str) -> Any:
+    c = container()
+    if req().method == "GET":
+        q = params("limit", "cursor")
+        result = c.history.list_events(user_id, s.cursor_of(q), s.limit_of(q))
+        return page("events", [views.event_json(e) for e in result.items], result.next_cursor)
+    b = body(s.EventIn)
+    c.users.get(user_id, resolve=False)
+    event = c.history.record_event(user_id, b.name, b.properties, follow=False)
+    return created({"event": views.event_json(event)})
+
+
+@route("/v1/users/{user_id}/marketing-deliveries", ["GET", "POST"])
+def user_deliveries(user_id: str) -> Any:
+    c = container()
+    if req().method == "GET":
+        q = params("limit", "cursor")
+        result = c.history.list_deliveries(user_id, s.cursor_of(q), s.limit_of(q))
+        return page("deliveries", [views.delivery_json(d) for d in result.items], result.next_cursor)
+    b = body(s.DeliveryIn)
+    delivery = c.history.deliver(user_id, b.campaignId)
+    return created({"delivery": views.delivery_json(delivery)})
+
+
+@route("/v1/chats/{chat_id}/messages", ["POST"])
+def manager_reply(chat_id: str) -> Response:
+    c = container()
+    b = body(s.ManagerReplyIn)
+    message = c.history.manager_reply(chat_id, b.text, b.managerName)
+    return created({"message": views.message_json(c.history.name_messages([message])[0])})
+
+
+# stream consumer and schedules --------------------------------------------------------
+
+
+@app.lambda_function(name="stream_consumer")
+def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """DynamoDB stream → unification work; per-record failures, lowest first."""
+    failed = container().consumers.handle_records(decode_records(event))
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="finish_unifications")
+def finish_unifications(event: Any) -> dict[str, Any]:
+    """Finish history moves the stream left unfinished (R10)."""
+    return {"finished": container().consumers.finish_running_unifications()}

@@ -1,0 +1,1 @@
+"""HTTP boundary: request schemas, auth, response shapes, error mapping."""

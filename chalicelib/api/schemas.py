@@ -1,0 +1,153 @@
+"""Request bodies and query parameters, validated at the boundary.
+
+`extra="forbid"`: unknown or read-only fields (`type`, `memberId`,
+`verifiedFields`, `unifiedInto`, ...) are refused, never ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from ..domain.errors import InvalidRequest, PayloadTooLarge
+from ..domain.profile import validate_profile
+
+MAX_JSON_BYTES = 1024 * 1024
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_JSON_DEPTH = 32
+
+ProfileIn = dict[str, StrictStr | StrictBool | StrictInt | StrictFloat | None]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=10_000)]
+Id = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProfileWrite(Body):
+    profile: ProfileIn | None = None
+    unsubscribeEmail: StrictBool | None = None
+    unsubscribeTexting: StrictBool | None = None
+
+
+class BootIn(ProfileWrite):
+    veilId: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")] | None = None
+    memberId: Id | None = None
+    memberHash: Annotated[StrictStr, Field(max_length=200)] | None = None
+
+
+class LoginIn(ProfileWrite):
+    memberId: Id
+    memberHash: Annotated[StrictStr, Field(max_length=200)] | None = None
+
+
+class EventIn(Body):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    properties: dict[str, Any] = {}
+
+
+class TextIn(Body):
+    text: Text
+
+
+class ManagerReplyIn(Body):
+    text: Text
+    managerName: Annotated[StrictStr, Field(min_length=1, max_length=1000)] = "Manager"
+
+
+class DeliveryIn(Body):
+    campaignId: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+B = TypeVar("B", bound=Body)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def parse_body(raw: bytes | None, model: type[B]) -> B:
+    """JSON body → model, or a clear 400/413 (API.md: bodies ≤ 1 MiB)."""
+    raw = raw or b""
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidRequest("the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc) from None
+
+
+def invalid(exc: ValidationError) -> InvalidRequest:
+    fields = [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "problem": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+    return InvalidRequest(f"invalid request: {summary}", fields=fields)
+
+
+def profile_of(body: ProfileWrite, region: str) -> dict[str, Any]:
+    return validate_profile(body.profile or {}, region)
+
+
+def limit_of(params: Mapping[str, str] | None) -> int:
+    raw = (params or {}).get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
+    return int(raw)
+
+
+def cursor_of(params: Mapping[str, str] | None) -> str | None:
+    raw = (params or {}).get("cursor")
+    if raw is not None and (not raw or len(raw) > 4096):
+        raise InvalidRequest("cursor is not one this service handed out", field="cursor")
+    return raw
+
+
+def flag_of(params: Mapping[str, str] | None, name: str, default: bool) -> bool:
+    raw = (params or {}).get(name)
+    if raw is None:
+        return default
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise InvalidRequest(f"{name} must be true or false", field=name)
+
+
+def only_params(params: Mapping[str, str] | None, allowed: set[str]) -> dict[str, str]:
+    given = dict(params or {})
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameters: {', '.join(unknown)}", fields=unknown)
+    return given

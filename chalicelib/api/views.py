@@ -1,0 +1,99 @@
+"""Response shapes of API.md, built from domain records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain.models import Delivery, Device, Event, Unification, User
+from ..domain.timefmt import iso, iso_or_none
+from ..service.history import ChatView, MessageView
+
+
+def user_json(user: User, pending: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "type": user.type.value,
+        "memberId": user.member_id,
+        "displayName": user.display_name,
+        "veilIds": list(user.veil_ids),
+        "channel": user.channel.value,
+        "profile": user.profile,
+        "verifiedFields": user.verified_fields,
+        "unsubscribeEmail": user.unsubscribe_email,
+        "unsubscribeTexting": user.unsubscribe_texting,
+        "unifiedInto": user.unified_into,
+        "unifiedAt": iso_or_none(user.unified_at),
+        "pendingUnifications": pending or [],
+        "externalId": user.external_id,
+        "avatarUrl": user.avatar_url,
+        "createdAt": iso(user.created_at),
+        "updatedAt": iso(user.updated_at),
+        "lastSeenAt": iso_or_none(user.last_seen_at),
+    }
+
+
+def unification_json(u: Unification) -> dict[str, Any]:
+    p = u.progress
+    return {
+        "id": u.id,
+        "sourceUserId": u.source_user_id,
+        "targetUserId": u.target_user_id,
+        "targetMemberId": u.target_member_id,
+        "trigger": u.trigger.value,
+        "status": u.status.value,
+        "matchedOn": list(u.matched_on),
+        "fieldDecisions": [d.model_dump(mode="json") for d in u.field_decisions],
+        "progress": {
+            "chats": {"moved": p.chats_moved, "total": p.chats_total},
+            "events": {"moved": p.events_moved, "total": p.events_total},
+        },
+        "reason": u.reason,
+        "createdAt": iso(u.created_at),
+        "approvedAt": iso_or_none(u.approved_at),
+        "completedAt": iso_or_none(u.completed_at),
+    }
+
+
+def session_json(device: Device) -> dict[str, Any]:
+    return {"id": device.session_id, "expiresAt": iso(device.expires_at), "loggedIn": device.logged_in}
+
+
+def message_json(view: MessageView) -> dict[str, Any]:
+    m = view.message
+    return {
+        "id": m.id,
+        "chatId": m.chat_id,
+        "personType": m.person_type,
+        "personId": m.person_id,
+        "personName": view.person_name,
+        "text": m.text,
+        "createdAt": iso(m.created_at),
+    }
+
+
+def chat_json(view: ChatView, messages: list[MessageView]) -> dict[str, Any]:
+    return {
+        "id": view.chat.id,
+        "userId": view.owner_id,
+        "channel": view.chat.channel.value,
+        "createdAt": iso(view.chat.created_at),
+        "messages": [message_json(m) for m in messages],
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "userId": event.user_id,
+        "name": event.name,
+        "properties": event.properties,
+        "createdAt": iso(event.created_at),
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "campaignId": delivery.campaign_id,
+        "userId": delivery.user_id,
+        "deliveredAt": iso(delivery.delivered_at),
+    }

@@ -1,0 +1,79 @@
+"""The composition root, built lazily on first use (app.py imports with no AWS access)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .config import Settings
+from .service.clock import Clock, SystemClock
+from .service.consumers import Consumers
+from .service.deps import Deps
+from .service.history import History
+from .service.sessions import Sessions
+from .service.users import Users
+from .store.dynamo import DynamoStore
+
+
+def dynamodb_client(settings: Settings) -> Any:
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 8},
+        connect_timeout=5,
+        read_timeout=15,
+        max_pool_connections=50,
+    )
+    return boto3.client(
+        "dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint_url, config=config
+    )
+
+
+@dataclass
+class Container:
+    settings: Settings
+    client: Any
+    clock: Clock
+
+    @cached_property
+    def deps(self) -> Deps:
+        return Deps(store=DynamoStore(self.client, self.settings.table_name), clock=self.clock, settings=self.settings)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        return Sessions(self.deps)
+
+    @cached_property
+    def users(self) -> Users:
+        return Users(self.deps)
+
+    @cached_property
+    def history(self) -> History:
+        return History(self.deps)
+
+    @cached_property
+    def consumers(self) -> Consumers:
+        return Consumers(self.deps)
+
+
+_lock = threading.Lock()
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    with _lock:
+        if _container is None:
+            settings = Settings.from_env()
+            _container = Container(settings=settings, client=dynamodb_client(settings), clock=SystemClock())
+        return _container
+
+
+def reset(new: Container | None = None) -> None:
+    """Forget the built container (tests, or a changed environment)."""
+    global _container
+    with _lock:
+        _container = new

@@ -1,0 +1,54 @@
+"""One typed settings object, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .store.schema import DEFAULT_TABLE_NAME
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str = DEFAULT_TABLE_NAME
+    dynamodb_endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key: str | None = None
+    access_secret: str | None = None
+    plugin_key: str | None = None
+    member_hash_secret: str | None = None
+    session_timeout_seconds: int = 1800
+    schedule_interval_seconds: int = 60
+    default_phone_region: str = "JP"
+    move_chunk_size: int = 200
+    max_contact_matches: int = 5
+    contact_blocklist: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: int) -> int:
+            raw = text(name)
+            return int(raw) if raw is not None else default
+
+        return cls(
+            table_name=text("TABLE_NAME") or DEFAULT_TABLE_NAME,
+            dynamodb_endpoint_url=text("DYNAMODB_ENDPOINT_URL"),
+            region=text("AWS_REGION") or text("AWS_DEFAULT_REGION") or "us-east-1",
+            access_key=text("ACCESS_KEY"),
+            access_secret=text("ACCESS_SECRET"),
+            plugin_key=text("PLUGIN_KEY"),
+            member_hash_secret=text("MEMBER_HASH_SECRET"),
+            session_timeout_seconds=number("SESSION_TIMEOUT_SECONDS", 1800),
+            schedule_interval_seconds=number("SCHEDULE_INTERVAL_SECONDS", 60),
+            default_phone_region=(text("DEFAULT_PHONE_REGION") or "JP").upper(),
+            move_chunk_size=number("MOVE_CHUNK_SIZE", 200),
+            max_contact_matches=number("MAX_CONTACT_MATCHES", 5),
+            contact_blocklist=tuple(v.strip() for v in (text("CONTACT_BLOCKLIST") or "").split(",") if v.strip()),
+        )

@@ -1,0 +1,1 @@
+"""The pure core: customer types, unification rules and plans. No I/O here."""

@@ -1,0 +1,219 @@
+"""Domain records (R1): users, sessions, history and unification records.
+
+Frozen pydantic models: a change is a new value (`model_copy`), built by the
+core or the service and handed to the store as a whole.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .names import generated_label
+
+ProfileValue = str | int | float | bool
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class UserType(StrEnum):
+    ANONYMOUS = "anonymous"
+    LEAD = "lead"
+    MEMBER = "member"
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    LINE = "line"
+    INSTAGRAM = "instagram"
+    CSV = "csv"
+    API = "api"
+
+
+class FieldValue(Frozen):
+    """One profile value with its provenance (R1.4: verified or typed in)."""
+
+    value: ProfileValue
+    verified: bool
+    updated_at: datetime
+
+
+class User(Frozen):
+    id: str
+    type: UserType
+    channel: Channel
+    member_id: str | None = None
+    external_id: str | None = None
+    fields: dict[str, FieldValue] = {}
+    avatar_url: str | None = None
+    veil_ids: tuple[str, ...] = ()
+    unsubscribe_email: bool = False
+    unsubscribe_texting: bool = False
+    unified_into: str | None = None
+    unified_at: datetime | None = None
+    unification_id: str | None = None
+    # Sources unified into this member whose history is still moving (R3.3).
+    moving_sources: tuple[str, ...] = ()
+    visited: bool = False
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime | None = None
+    last_login_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def is_unified(self) -> bool:
+        return self.unified_into is not None
+
+    @property
+    def display_name(self) -> str:
+        """The real name when there is one, else the stable generated label (R1.5)."""
+        name = self.fields.get("name")
+        if name is not None and isinstance(name.value, str) and name.value.strip():
+            return name.value
+        return generated_label(self.id)
+
+    @property
+    def profile(self) -> dict[str, ProfileValue]:
+        return {key: fv.value for key, fv in self.fields.items()}
+
+    @property
+    def verified_fields(self) -> list[str]:
+        return sorted(key for key, fv in self.fields.items() if fv.verified)
+
+    def verified_value(self, field: str) -> ProfileValue | None:
+        fv = self.fields.get(field)
+        return fv.value if fv is not None and fv.verified else None
+
+    def changed(self, now: datetime, **changes: object) -> User:
+        """A new version of this user: the store writes it only over `version`."""
+        return self.model_copy(update={**changes, "updated_at": now, "version": self.version + 1})
+
+
+class Device(Frozen):
+    """A browser or app (`veilId`) and its current session (R4.1)."""
+
+    veil_id: str
+    session_id: str
+    user_id: str
+    token_hashes: tuple[str, ...] = ()
+    started_at: datetime
+    expires_at: datetime
+    logged_in: bool = False
+    member_id: str | None = None
+    version: int = 0
+
+    def live(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+
+class Message(Frozen):
+    id: str
+    chat_id: str
+    person_type: Literal["user", "manager"]
+    person_id: str
+    manager_name: str | None = None
+    text: str
+    created_at: datetime
+
+
+class Chat(Frozen):
+    id: str
+    creator_id: str
+    channel: Channel
+    external_id: str | None = None
+    created_at: datetime
+
+
+class Event(Frozen):
+    id: str
+    user_id: str
+    name: str
+    properties: dict[str, object] = {}
+    created_at: datetime
+
+
+class Delivery(Frozen):
+    campaign_id: str
+    user_id: str
+    delivered_at: datetime
+
+
+class LoginRecord(Frozen):
+    """R5.5: a member logged in; deferred unifications wait for these."""
+
+    id: str
+    user_id: str
+    member_id: str
+    session_id: str
+    at: datetime
+
+
+class Trigger(StrEnum):
+    LOGIN = "login"
+    MANAGER_EDIT = "manager_edit"
+    CSV_IMPORT = "csv_import"
+    OPEN_API = "open_api"
+
+
+class Status(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    DEFERRED = "deferred"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset({Status.PENDING_APPROVAL, Status.DEFERRED})
+
+
+class Rule(StrEnum):
+    """Why a field went one way (R3.1), in the order the rules are tried."""
+
+    HAS_VALUE = "has_value"
+    VERIFIED = "verified"
+    MEMBER = "member"
+    RECENT = "recent"
+
+
+class FieldDecision(Frozen):
+    field: str
+    winner: Literal["source", "target"]
+    rule: Rule
+
+
+class Progress(Frozen):
+    """R10: `total` counted when the history move starts, `moved` so far."""
+
+    chats_moved: int = 0
+    chats_total: int = 0
+    events_moved: int = 0
+    events_total: int = 0
+    counted: bool = False
+
+
+class Unification(Frozen):
+    id: str
+    source_user_id: str
+    target_user_id: str
+    target_member_id: str
+    trigger: Trigger
+    status: Status
+    matched_on: tuple[str, ...] = ()
+    field_decisions: tuple[FieldDecision, ...] = ()
+    progress: Progress = Progress()
+    reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    approved_at: datetime | None = None
+    completed_at: datetime | None = None
+    version: int = 0
+
+    def changed(self, now: datetime, **changes: object) -> Unification:
+        return self.model_copy(update={**changes, "updated_at": now, "version": self.version + 1})

@@ -1,0 +1,39 @@
+"""Which unifications are allowed (R2), as data."""
+
+from __future__ import annotations
+
+from .errors import UnificationNotAllowed
+from .models import User, UserType
+
+# (source type, target type) pairs R2 allows; everything else is refused.
+ALLOWED_UNIFICATIONS: frozenset[tuple[UserType, UserType]] = frozenset(
+    {
+        (UserType.ANONYMOUS, UserType.MEMBER),
+        (UserType.LEAD, UserType.MEMBER),
+    }
+)
+
+
+def is_unification_allowed(source: User, target: User) -> bool:
+    """R2 and R1.3: only anonymous/lead into member, never involving a unified user."""
+    if source.id == target.id or source.is_unified or target.is_unified:
+        return False
+    return (source.type, target.type) in ALLOWED_UNIFICATIONS
+
+
+def why_not_allowed(source: User, target: User) -> str | None:
+    if source.id == target.id:
+        return "a user cannot be unified into itself"
+    if source.is_unified:
+        return f"source {source.id} was already unified into {source.unified_into}"
+    if target.is_unified:
+        return f"target {target.id} was unified into {target.unified_into}"
+    if (source.type, target.type) not in ALLOWED_UNIFICATIONS:
+        return f"a {source.type.value} cannot be unified into a {target.type.value} (R2)"
+    return None
+
+
+def require_unification_allowed(source: User, target: User) -> None:
+    reason = why_not_allowed(source, target)
+    if reason is not None:
+        raise UnificationNotAllowed(reason)

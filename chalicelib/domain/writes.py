@@ -1,0 +1,135 @@
+"""The writes a plan implies, described without naming a database.
+
+The service builds a list of these; the store commits them together
+(one TransactWriteItems), each with the condition that makes a retried or
+racing commit a no-op or a conflict, never a lost update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Chat, Delivery, Device, Event, LoginRecord, Message, Unification, User
+
+
+@dataclass(frozen=True)
+class SaveUser:
+    """Write the whole user over `expected_version` (None: it must not exist yet)."""
+
+    user: User
+    expected_version: int | None
+
+
+@dataclass(frozen=True)
+class RequireUser:
+    """Commit only while the user is still at this version (no write to it)."""
+
+    user_id: str
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class TouchUser:
+    """Bump the user's version while it is not unified, so that a unification
+    planned on an older read retries and sees what this commit adds (R3.2)."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class RequireNotUnified:
+    """Commit only while the user is not unified (R1.3): writes to it are still allowed."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ClaimMember:
+    """memberId → user id, unique: a second claim of one memberId fails."""
+
+    member_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class SaveDevice:
+    device: Device
+    expected_version: int | None
+
+
+@dataclass(frozen=True)
+class SaveUnification:
+    unification: Unification
+    expected_version: int | None
+
+
+@dataclass(frozen=True)
+class PutLogin:
+    login: LoginRecord
+
+
+@dataclass(frozen=True)
+class PutDelivery:
+    """A campaign reached this user; refused if it already had (R3.2)."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class PutChat:
+    chat: Chat
+    owner_id: str
+
+
+@dataclass(frozen=True)
+class PutMessage:
+    message: Message
+
+
+@dataclass(frozen=True)
+class PutEvent:
+    event: Event
+
+
+@dataclass(frozen=True)
+class ClaimExternal:
+    """A LINE/Instagram id → its lead and open chat; unique per channel id (R8.1)."""
+
+    channel: str
+    external_id: str
+    user_id: str
+    chat_id: str
+
+
+Write = (
+    SaveUser
+    | RequireUser
+    | RequireNotUnified
+    | TouchUser
+    | ClaimMember
+    | SaveDevice
+    | SaveUnification
+    | PutLogin
+    | PutDelivery
+    | PutChat
+    | PutMessage
+    | PutEvent
+    | ClaimExternal
+)
+
+
+class WriteConflict(Exception):
+    """A commit's condition failed; `reasons` has one entry per write, in order."""
+
+    def __init__(self, reasons: list[str | None]) -> None:
+        super().__init__(f"write conflict: {reasons}")
+        self.reasons = reasons
+
+    @property
+    def retryable(self) -> bool:
+        return any(
+            r in {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"} for r in self.reasons
+        )
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"

@@ -1,0 +1,1 @@
+"""The embedded local stack behind `make run` (moto server, Chalice local, pump, scheduler)."""

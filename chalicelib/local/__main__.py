@@ -1,0 +1,66 @@
+"""`make run`: the whole service on one machine.
+
+API on Chalice's local server, DynamoDB embedded (moto's server), the stream
+consumer fed from the table's stream, scheduled jobs every
+SCHEDULE_INTERVAL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from .stack import LocalStack, local_defaults, prepare
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    generated = local_defaults(dict(os.environ))
+    os.environ.update(generated)
+    env = dict(os.environ)
+    settings, moto_server = prepare(env)
+    os.environ["DYNAMODB_ENDPOINT_URL"] = env["DYNAMODB_ENDPOINT_URL"]
+    port = int(os.environ.get("PORT", "8000"))
+
+    # Imported only now: the app reads its settings from the environment set above.
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    import app as application
+
+    stack = LocalStack(settings=settings, port=port, moto_server=moto_server)
+    stack.start_workers(application.stream_consumer, [application.finish_unifications])
+    server = create_local_server(application.app, Config.create(), "127.0.0.1", port)
+
+    print(f"Serving the unification API on http://127.0.0.1:{port}", flush=True)
+    print(f"  DynamoDB:      {settings.dynamodb_endpoint_url} (table {settings.table_name})", flush=True)
+    print(f"  ACCESS_KEY={settings.access_key}", flush=True)
+    print(f"  ACCESS_SECRET={settings.access_secret}", flush=True)
+    print(f"  PLUGIN_KEY={settings.plugin_key}", flush=True)
+    print(
+        f"  MEMBER_HASH_SECRET={'set' if settings.member_hash_secret else 'unset (logins need no memberHash)'}",
+        flush=True,
+    )
+    print(
+        f"  session timeout {settings.session_timeout_seconds}s, schedule every {settings.schedule_interval_seconds}s",
+        flush=True,
+    )
+
+    def shutdown(*_: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    try:
+        server.serve_forever()
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

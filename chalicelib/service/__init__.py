@@ -1,0 +1,1 @@
+"""Use cases: load through the store, decide in the core, commit the plan."""

@@ -1,0 +1,51 @@
+"""Stream consumer and scheduled jobs: idempotent, so replays change nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ..domain.models import Status
+from ..store.streams import StreamRecord
+from .deps import Deps
+from .unify import move_history_step
+
+log = logging.getLogger(__name__)
+
+
+class Consumers:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def handle_records(self, records: Sequence[StreamRecord]) -> list[str]:
+        """Act on each record; return the sequence numbers that failed, lowest first.
+
+        Processing stops at the first failure: Lambda retries from there, and
+        every record is safe to see again.
+        """
+        for index, record in enumerate(records):
+            try:
+                self.handle_record(record)
+            except Exception:
+                log.exception("stream record %s failed", record.sequence_number)
+                return [r.sequence_number for r in records[index:]]
+        return []
+
+    def handle_record(self, record: StreamRecord) -> None:
+        unification = record.unification()
+        if unification is not None and unification.status is Status.RUNNING:
+            move_history_step(self.deps, unification.id)
+
+    def finish_running_unifications(self) -> int:
+        """Scheduled: continue any history move the stream did not finish (R10)."""
+        finished = 0
+        cursor: str | None = None
+        while True:
+            page = self.deps.store.unifications_by("gsi1", f"USTATUS#{Status.RUNNING.value}", cursor, 100)
+            for unification in page.items:
+                result = move_history_step(self.deps, unification.id)
+                if result is not None and result.status is Status.COMPLETED:
+                    finished += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                return finished

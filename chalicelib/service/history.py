@@ -1,0 +1,181 @@
+"""Chats, messages, events and marketing deliveries (R1.2, R3.2-R3.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain import writes as w
+from ..domain.errors import AlreadyDelivered, NotFound, UserUnified
+from ..domain.models import Channel, Chat, Delivery, Event, Message, User, UserType
+from ..store.dynamo import Page
+from .deps import Deps
+from .lookup import require_user, resolve_user
+from .retry import retrying
+
+
+@dataclass(frozen=True)
+class ChatView:
+    chat: Chat
+    owner_id: str
+    messages: list[Message]
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message with its author's display name as shown now (R3.4)."""
+
+    message: Message
+    person_name: str
+
+
+class History:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # writes ------------------------------------------------------------------
+
+    def record_event(self, user_id: str, name: str, properties: dict[str, Any], *, follow: bool) -> Event:
+        """Append an event. `follow`: a session's user unified meanwhile writes to its member
+        (R4.4); an Open API write to a unified user is refused (R3.5)."""
+
+        def once() -> Event:
+            target = user_id
+            event = Event(
+                id=self.deps.clock.new_id("e_"),
+                user_id=target,
+                name=name,
+                properties=properties,
+                created_at=self.deps.clock.now(),
+            )
+            try:
+                self.deps.store.commit([w.RequireNotUnified(target), w.PutEvent(event)])
+            except w.WriteConflict as conflict:
+                if not conflict.failed(0):
+                    raise
+                user = require_user(self.deps.store, target)
+                if user.unified_into is None:
+                    raise
+                if not follow:
+                    raise UserUnified(user.id, user.unified_into) from None
+                return self.record_event(user.unified_into, name, properties, follow=False)
+            return event
+
+        return retrying(once)
+
+    def start_chat(self, user: User, text: str) -> tuple[ChatView, Message]:
+        """A visitor's first message opens a chat and makes them a lead (R1.2)."""
+
+        def once() -> tuple[ChatView, Message]:
+            current = require_user(self.deps.store, user.id)
+            if current.unified_into is not None:
+                current = require_user(self.deps.store, current.unified_into)
+            now = self.deps.clock.now()
+            chat = Chat(id=self.deps.clock.new_id("c_"), creator_id=current.id, channel=Channel.WEB, created_at=now)
+            message = Message(
+                id=self.deps.clock.new_id("m_"),
+                chat_id=chat.id,
+                person_type="user",
+                person_id=current.id,
+                text=text,
+                created_at=now,
+            )
+            guard: w.Write
+            if current.type is UserType.ANONYMOUS:
+                guard = w.SaveUser(current.changed(now, type=UserType.LEAD), current.version)
+            else:
+                guard = w.RequireUser(current.id, current.version)
+            self.deps.store.commit([guard, w.PutChat(chat, current.id), w.PutMessage(message)])
+            return ChatView(chat=chat, owner_id=current.id, messages=[message]), message
+
+        return retrying(once)
+
+    def post_message(self, user: User, chat_id: str, text: str) -> Message:
+        """A customer writes in one of their own chats (unified ones included)."""
+        chat = self._own_chat(user, chat_id)
+        message = Message(
+            id=self.deps.clock.new_id("m_"),
+            chat_id=chat.id,
+            person_type="user",
+            person_id=user.id,
+            text=text,
+            created_at=self.deps.clock.now(),
+        )
+        self.deps.store.commit([w.PutMessage(message)])
+        return message
+
+    def manager_reply(self, chat_id: str, text: str, manager_name: str) -> Message:
+        chat = self.deps.store.get_chat(chat_id)
+        if chat is None:
+            raise NotFound(f"no chat {chat_id}")
+        message = Message(
+            id=self.deps.clock.new_id("m_"),
+            chat_id=chat.id,
+            person_type="manager",
+            person_id="manager",
+            manager_name=manager_name,
+            text=text,
+            created_at=self.deps.clock.now(),
+        )
+        self.deps.store.commit([w.PutMessage(message)])
+        return message
+
+    def _own_chat(self, user: User, chat_id: str) -> Chat:
+        """The chat, if its creator is this user or was unified into it; else not found."""
+        chat = self.deps.store.get_chat(chat_id)
+        if chat is None:
+            raise NotFound(f"no chat {chat_id}")
+        if chat.creator_id != user.id:
+            creator = self.deps.store.get_user(chat.creator_id)
+            if creator is None or creator.unified_into != user.id:
+                raise NotFound(f"no chat {chat_id}")
+        return chat
+
+    def deliver(self, user_id: str, campaign_id: str) -> Delivery:
+        """Record a marketing send; refused if it already reached this member or a user
+        unified into it (R3.2), or if the user was unified (R3.5)."""
+        delivery = Delivery(campaign_id=campaign_id, user_id=user_id, delivered_at=self.deps.clock.now())
+        try:
+            self.deps.store.commit([w.TouchUser(user_id), w.PutDelivery(delivery)])
+        except w.WriteConflict as conflict:
+            if conflict.failed(0):
+                user = require_user(self.deps.store, user_id)
+                if user.unified_into is not None:
+                    raise UserUnified(user.id, user.unified_into) from None
+            if conflict.failed(1):
+                raise AlreadyDelivered(f"campaign {campaign_id} already reached user {user_id}") from None
+            raise
+        return delivery
+
+    # reads (R3.3, R3.5) -----------------------------------------------------------
+
+    def _owners(self, user_id: str) -> tuple[User, list[str]]:
+        user, _ = resolve_user(self.deps.store, user_id)
+        return user, [*user.moving_sources, user.id]
+
+    def list_chats(self, user_id: str, cursor: str | None, limit: int) -> Page[ChatView]:
+        user, owners = self._owners(user_id)
+        page = self.deps.store.chats_of(owners, cursor, limit)
+        views = [ChatView(chat=c, owner_id=user.id, messages=self.deps.store.list_messages(c.id)) for c in page.items]
+        return Page(views, page.next_cursor)
+
+    def list_events(self, user_id: str, cursor: str | None, limit: int) -> Page[Event]:
+        user, owners = self._owners(user_id)
+        return self.deps.store.events_of(owners, user.id, cursor, limit)
+
+    def list_deliveries(self, user_id: str, cursor: str | None, limit: int) -> Page[Delivery]:
+        user, _ = resolve_user(self.deps.store, user_id)
+        return self.deps.store.list_deliveries(user.id, cursor, limit)
+
+    def name_messages(self, messages: list[Message]) -> list[MessageView]:
+        """Each author's display name: a unified user's is frozen with it (R3.4)."""
+        authors = self.deps.store.get_users([m.person_id for m in messages if m.person_type == "user"])
+        views = []
+        for m in messages:
+            if m.person_type == "manager":
+                name = m.manager_name or "Manager"
+            else:
+                author = authors.get(m.person_id)
+                name = author.display_name if author else m.person_id
+            views.append(MessageView(message=m, person_name=name))
+        return views

@@ -1,0 +1,29 @@
+"""Bounded optimistic retries: re-read and re-plan when a condition fails."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..domain.writes import WriteConflict
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 12
+
+
+class RetriesExhausted(RuntimeError):
+    """Raised after MAX_ATTEMPTS conflicts in a row: surfaced, never swallowed."""
+
+
+def retrying(operation: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
+    """Run `operation` again on a `WriteConflict`, with jittered backoff."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except WriteConflict as conflict:
+            if attempt == attempts - 1:
+                raise RetriesExhausted(f"gave up after {attempts} conflicting attempts") from conflict
+            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+    raise AssertionError("unreachable")

@@ -1,0 +1,330 @@
+"""Sessions (R4) and logins (R5) of the web/app SDK."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..domain import writes as w
+from ..domain.errors import Unauthorized
+from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger, Unification, User, UserType
+from ..domain.profile import apply_profile, type_after_contact
+from ..domain.timefmt import iso
+from .deps import Deps
+from .retry import retrying
+from .unify import prepare_unification
+
+MAX_TOKENS_PER_SESSION = 20
+Profile = Mapping[str, ProfileValue | None]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    device: Device
+    user: User
+    token: str | None = None
+    unification: Unification | None = None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(veil_id: str) -> str:
+    """`<veilId, base64url>.<256 random bits>`: names its device, unguessable."""
+    veil = base64.urlsafe_b64encode(veil_id.encode()).decode().rstrip("=")
+    return f"{veil}.{secrets.token_urlsafe(32)}"
+
+
+def veil_of(token: str) -> str | None:
+    head, _, secret = token.partition(".")
+    if not head or not secret:
+        return None
+    try:
+        return base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def check_member_hash(secret: str | None, member_id: str, member_hash: str | None) -> None:
+    """R5.4: with a member secret configured, a login needs hex HMAC-SHA256(secret, memberId)."""
+    if secret is None:
+        return
+    expected = hmac.new(secret.encode(), member_id.encode(), hashlib.sha256).hexdigest()
+    if not member_hash or not hmac.compare_digest(expected, member_hash.strip().lower()):
+        raise Unauthorized("memberHash does not verify this memberId")
+
+
+@dataclass
+class _Draft:
+    """A session being planned: the device, its user, and their stored versions.
+
+    `user_expected` is None for a user not stored yet; `user_dirty` says the
+    user must be written. The store writes every versioned item at expected + 1.
+    """
+
+    device: Device
+    device_expected: int | None
+    user: User | None
+    user_expected: int | None
+    continuing: bool
+    user_dirty: bool = False
+    unification: Unification | None = None
+    extra: list[w.Write] = field(default_factory=list)
+
+
+class Sessions:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # boot (R4, R5.1) -----------------------------------------------------
+
+    def boot(
+        self, veil_id: str | None, member_id: str | None, member_hash: str | None, profile: Profile
+    ) -> SessionView:
+        if member_id is not None:
+            check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
+        veil = veil_id or self.deps.clock.new_id("v_")
+        token = new_token(veil)
+        return retrying(lambda: self._boot_once(veil, token, member_id, profile))
+
+    def _boot_once(self, veil: str, token: str, member_id: str | None, profile: Profile) -> SessionView:
+        store, now = self.deps.store, self.deps.clock.now()
+        device = store.get_device(veil)
+        expires = now + self.deps.session_timeout
+        token_hash = hash_token(token)
+        if device is not None and device.live(now):
+            # Same session: the device keeps its user (R4.1), or the member it was unified into (R4.4).
+            user = self._current_user(device.user_id)
+            draft = _Draft(
+                device=device.model_copy(
+                    update={
+                        "user_id": user.id if user else device.user_id,
+                        "token_hashes": (*device.token_hashes[-(MAX_TOKENS_PER_SESSION - 1) :], token_hash),
+                        "expires_at": expires,
+                        "version": device.version + 1,
+                    }
+                ),
+                device_expected=device.version,
+                user=user,
+                user_expected=user.version if user else None,
+                continuing=True,
+            )
+        else:
+            draft = self._new_session(veil, device, token_hash, now, member_id)
+        already_in = draft.continuing and draft.device.logged_in and draft.device.member_id == member_id
+        if member_id is not None and not already_in:
+            self._plan_login(draft, member_id, profile, now)
+        else:
+            self._plan_profile(draft, profile, now)
+        return self._commit(draft, token)
+
+    def _new_session(
+        self, veil: str, device: Device | None, token_hash: str, now: datetime, member_id: str | None
+    ) -> _Draft:
+        """R4.3: after a session ends, the device's un-unified anonymous user or lead
+        comes back; anyone else starts over (or, with a memberId, logs in)."""
+        prior = self.deps.store.get_user(device.user_id) if device else None
+        returning = prior is not None and not prior.is_unified
+        user: User | None = None
+        if prior is not None and returning:
+            un_unified_visitor = prior.type in (UserType.ANONYMOUS, UserType.LEAD)
+            same_member = member_id is not None and prior.member_id == member_id
+            user = prior if un_unified_visitor or same_member else None
+        if user is None and member_id is None:
+            user = self._new_anonymous(now)
+            user_expected = None
+        else:
+            user_expected = user.version if user else None
+        if user is not None:
+            user = user.changed(
+                now, visited=True, last_seen_at=now, veil_ids=tuple(dict.fromkeys((*user.veil_ids, veil)))
+            )
+        new_device = Device(
+            veil_id=veil,
+            session_id=self.deps.clock.new_id("s_"),
+            user_id=user.id if user else "",
+            token_hashes=(token_hash,),
+            started_at=now,
+            expires_at=now + self.deps.session_timeout,
+            version=device.version + 1 if device else 0,
+        )
+        return _Draft(
+            device=new_device,
+            device_expected=device.version if device else None,
+            user=user,
+            user_expected=user_expected,
+            continuing=False,
+            user_dirty=user is not None,
+        )
+
+    def _new_anonymous(self, now: datetime) -> User:
+        return User(
+            id=self.deps.clock.new_id("u_"),
+            type=UserType.ANONYMOUS,
+            channel=Channel.WEB,
+            visited=True,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _current_user(self, user_id: str) -> User | None:
+        user = self.deps.store.get_user(user_id)
+        if user is not None and user.unified_into:
+            return self.deps.store.get_user(user.unified_into)
+        return user
+
+    # login (R5) -------------------------------------------------------------
+
+    def login(self, token: str, member_id: str, member_hash: str | None, profile: Profile) -> SessionView:
+        check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
+        device = self.authenticate(token)
+        return retrying(lambda: self._login_once(device.veil_id, member_id, profile))
+
+    def _login_once(self, veil: str, member_id: str, profile: Profile) -> SessionView:
+        store, now = self.deps.store, self.deps.clock.now()
+        device = store.get_device(veil)
+        if device is None or not device.live(now):
+            raise Unauthorized("the session has ended")
+        user = self._current_user(device.user_id)
+        draft = _Draft(
+            device=device.model_copy(update={"version": device.version + 1, "user_id": user.id if user else ""}),
+            device_expected=device.version,
+            user=user,
+            user_expected=user.version if user else None,
+            continuing=True,
+        )
+        self._plan_login(draft, member_id, profile, now)
+        return self._commit(draft, None)
+
+    def _plan_login(self, draft: _Draft, member_id: str, profile: Profile, now: datetime) -> None:
+        """R5.1-R5.3: unify into the existing member, convert in place, or switch."""
+        store = self.deps.store
+        current = draft.user
+        member_uid = store.get_member_user_id(member_id)
+        member = store.get_user(member_uid) if member_uid else None
+        unifiable = (
+            current is not None
+            and draft.user_expected is not None
+            and current.type in (UserType.ANONYMOUS, UserType.LEAD)
+        )
+        target: User
+        target_expected: int | None
+        if current is not None and current.member_id == member_id:
+            # R5.3: already this member.
+            target, target_expected = current, draft.user_expected
+        elif member is not None and unifiable:
+            # R5.1: the session's user is unified into the existing member at once.
+            assert current is not None
+            commit = prepare_unification(self.deps, current, member, Trigger.LOGIN)
+            draft.unification = commit.record
+            draft.extra.extend(commit.writes()[2:])
+            draft.extra.insert(0, w.SaveUser(commit.source, draft.user_expected))
+            target, target_expected = commit.target, member.version
+        elif member is not None:
+            # A new device, or another member's session: continue as member X (R5.1, R5.3).
+            target, target_expected = member, member.version
+        elif unifiable:
+            # R5.2: no member X yet: this very user becomes member X.
+            assert current is not None
+            target = current.model_copy(update={"type": UserType.MEMBER, "member_id": member_id})
+            target_expected = draft.user_expected
+            draft.extra.append(w.ClaimMember(member_id, target.id))
+        else:
+            target = User(
+                id=self.deps.clock.new_id("u_"),
+                type=UserType.MEMBER,
+                channel=Channel.WEB,
+                member_id=member_id,
+                visited=True,
+                created_at=now,
+                updated_at=now,
+            )
+            target_expected = None
+            draft.extra.append(w.ClaimMember(member_id, target.id))
+        target = target.model_copy(
+            update={
+                "fields": apply_profile(target, profile, verified=False, now=now),
+                "last_login_at": now,
+                "last_seen_at": now,
+                "visited": True,
+                "updated_at": now,
+                "veil_ids": tuple(dict.fromkeys((*target.veil_ids, draft.device.veil_id))),
+            }
+        )
+        draft.user, draft.user_expected, draft.user_dirty = target, target_expected, True
+        draft.device = draft.device.model_copy(update={"user_id": target.id, "logged_in": True, "member_id": member_id})
+        login = LoginRecord(
+            id=self.deps.clock.new_id("l_"),
+            user_id=target.id,
+            member_id=member_id,
+            session_id=draft.device.session_id,
+            at=now,
+        )
+        draft.extra.append(w.PutLogin(login))
+
+    def _plan_profile(self, draft: _Draft, profile: Profile, now: datetime) -> None:
+        """Customer-typed values are unverified (R1.4) and never beat verified ones (R1.6)."""
+        user = draft.user
+        if user is None or not profile:
+            return
+        fields = apply_profile(user, profile, verified=False, now=now)
+        if fields != user.fields:
+            new_type = type_after_contact(user.type, fields)
+            draft.user = user.model_copy(update={"fields": fields, "type": new_type, "updated_at": now})
+            draft.user_dirty = True
+
+    def _commit(self, draft: _Draft, token: str | None) -> SessionView:
+        writes: list[w.Write] = [w.SaveDevice(draft.device, draft.device_expected)]
+        user = draft.user
+        assert user is not None
+        if draft.user_dirty:
+            writes.append(w.SaveUser(user, draft.user_expected))
+        writes.extend(draft.extra)
+        self.deps.store.commit(writes)
+        return SessionView(device=draft.device, user=user, token=token, unification=draft.unification)
+
+    # session calls -----------------------------------------------------------
+
+    def authenticate(self, token: str) -> Device:
+        """The session of a bearer token, counting the call as activity (R4.1)."""
+        veil = veil_of(token)
+        if veil is None:
+            raise Unauthorized("the session token is not valid")
+        now = self.deps.clock.now()
+        device = self.deps.store.touch_device(veil, hash_token(token), iso(now), iso(now + self.deps.session_timeout))
+        if device is None:
+            raise Unauthorized("the session token is not valid or the session has ended")
+        return device
+
+    def session_user(self, device: Device) -> User:
+        """The session's user; if it was unified meanwhile, the member (R4.4)."""
+        user = self._current_user(device.user_id)
+        if user is None:
+            raise Unauthorized("the session has no user")
+        return user
+
+    def current(self, token: str) -> SessionView:
+        device = self.authenticate(token)
+        return SessionView(device=device, user=self.session_user(device))
+
+    def logout(self, token: str) -> SessionView:
+        """R4.2: the member stays the session's user until the session ends."""
+        device = self.authenticate(token)
+
+        def once() -> SessionView:
+            current = self.deps.store.get_device(device.veil_id)
+            assert current is not None
+            if current.logged_in:
+                updated = current.model_copy(update={"logged_in": False, "version": current.version + 1})
+                self.deps.store.commit([w.SaveDevice(updated, current.version)])
+                current = updated
+            return SessionView(device=current, user=self.session_user(current))
+
+        return retrying(once)

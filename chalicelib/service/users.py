@@ -1,0 +1,129 @@
+"""Open API users: members by memberId (R9.1), leads by profile (R9.2), manager edits (R7.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..domain import writes as w
+from ..domain.errors import InvalidRequest, NotFound
+from ..domain.models import Channel, ProfileValue, Unification, User, UserType
+from ..domain.profile import apply_profile, type_after_contact
+from .deps import Deps
+from .lookup import resolve_user, writable_user
+from .retry import retrying
+
+Profile = Mapping[str, ProfileValue | None]
+
+
+@dataclass(frozen=True)
+class Consent:
+    unsubscribe_email: bool | None = None
+    unsubscribe_texting: bool | None = None
+
+    def applied(self, user: User) -> dict[str, bool]:
+        changes = {}
+        if self.unsubscribe_email is not None:
+            changes["unsubscribe_email"] = self.unsubscribe_email
+        if self.unsubscribe_texting is not None:
+            changes["unsubscribe_texting"] = self.unsubscribe_texting
+        return changes
+
+
+@dataclass(frozen=True)
+class UserWrite:
+    user: User
+    created: bool = False
+    candidate: Unification | None = None
+
+
+class Users:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def upsert_member(self, member_id: str, profile: Profile, consent: Consent) -> UserWrite:
+        """R9.1: create or update member `member_id` at once; values are verified."""
+        if not member_id or len(member_id) > 1000:
+            raise InvalidRequest("memberId must be 1-1000 characters", field="memberId")
+
+        def once() -> UserWrite:
+            store, now = self.deps.store, self.deps.clock.now()
+            user_id = store.get_member_user_id(member_id)
+            if user_id is not None:
+                user = writable_user(store, user_id)
+                fields = apply_profile(user, profile, verified=True, now=now)
+                updated = user.changed(now, fields=fields, **consent.applied(user))
+                store.commit([w.SaveUser(updated, user.version)])
+                return UserWrite(updated)
+            user = User(
+                id=self.deps.clock.new_id("u_"),
+                type=UserType.MEMBER,
+                channel=Channel.API,
+                member_id=member_id,
+                created_at=now,
+                updated_at=now,
+            )
+            user = user.model_copy(
+                update={
+                    "fields": apply_profile(user, profile, verified=True, now=now),
+                    **consent.applied(user),
+                }
+            )
+            store.commit([w.SaveUser(user, None), w.ClaimMember(member_id, user.id)])
+            return UserWrite(user, created=True)
+
+        return retrying(once)
+
+    def get_member(self, member_id: str) -> User:
+        user_id = self.deps.store.get_member_user_id(member_id)
+        if user_id is None:
+            raise NotFound(f"no member {member_id}")
+        user, _ = resolve_user(self.deps.store, user_id)
+        return user
+
+    def create_lead(self, profile: Profile, consent: Consent, channel: Channel = Channel.API) -> UserWrite:
+        """R9.2: creating by profile always makes a lead; values are verified."""
+        now = self.deps.clock.now()
+        user = User(
+            id=self.deps.clock.new_id("u_"),
+            type=UserType.LEAD,
+            channel=channel,
+            created_at=now,
+            updated_at=now,
+        )
+        user = user.model_copy(
+            update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
+        )
+        self.deps.store.commit([w.SaveUser(user, None)])
+        return UserWrite(user, created=True)
+
+    def get(self, user_id: str, resolve: bool = True) -> tuple[User, str | None]:
+        if not resolve:
+            user = self.deps.store.get_user(user_id)
+            if user is None:
+                raise NotFound(f"no user {user_id}")
+            return user, None
+        return resolve_user(self.deps.store, user_id)
+
+    def search(self, field: str, value: str, limit: int) -> list[User]:
+        """R9.3: un-unified users by normalized contact value or memberId."""
+        if field == "memberId":
+            user_id = self.deps.store.get_member_user_id(value)
+            user = self.deps.store.get_user(user_id) if user_id else None
+            return [user] if user is not None and not user.is_unified else []
+        return self.deps.store.users_by_contact(field, value, limit)
+
+    def edit(self, user_id: str, profile: Profile, consent: Consent) -> UserWrite:
+        """R7.1: a manager's edit; the values become verified."""
+
+        def once() -> UserWrite:
+            store, now = self.deps.store, self.deps.clock.now()
+            user = writable_user(store, user_id)
+            fields = apply_profile(user, profile, verified=True, now=now)
+            updated = user.changed(
+                now, fields=fields, type=type_after_contact(user.type, fields), **consent.applied(user)
+            )
+            store.commit([w.SaveUser(updated, user.version)])
+            return UserWrite(updated)
+
+        return retrying(once)

@@ -1,0 +1,451 @@
+"""The repository: every access is a GetItem, a Query or a conditional write.
+
+`ClientError`s become domain-level outcomes here: a failed condition or a
+cancelled transaction is a `WriteConflict` carrying one reason per write.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+
+from ..domain import writes as w
+from ..domain.errors import InvalidRequest
+from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
+from . import codec
+from .codec import Item, from_wire, to_wire
+
+T = TypeVar("T")
+MAX_TRANSACTION_ITEMS = 100
+BATCH_WRITE_SIZE = 25
+RETRYABLE_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if cursor is None:
+        return None
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidRequest("cursor is not one this service handed out", field="cursor") from exc
+    if not isinstance(state, dict) or not isinstance(state.get("p", 0), int):
+        raise InvalidRequest("cursor is not one this service handed out", field="cursor")
+    return state
+
+
+class DynamoStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client = client
+        self.table = table_name
+
+    # single items ---------------------------------------------------------
+
+    def _get(self, key: Item) -> Item | None:
+        raw = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
+        return from_wire(raw["Item"]) if "Item" in raw else None
+
+    def get_user(self, user_id: str) -> User | None:
+        item = self._get(codec.user_key(user_id))
+        return codec.user_from_item(item) if item else None
+
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """Several users at once (BatchGetItem, strongly consistent)."""
+        found: dict[str, User] = {}
+        wanted = list(dict.fromkeys(user_ids))
+        for start in range(0, len(wanted), 100):
+            keys: list[dict[str, Any]] = [to_wire(codec.user_key(uid)) for uid in wanted[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                raw = self.client.batch_get_item(RequestItems=request)
+                for item in raw["Responses"].get(self.table, []):
+                    user = codec.user_from_item(from_wire(item))
+                    found[user.id] = user
+                request = raw.get("UnprocessedKeys") or {}
+                if request:
+                    time.sleep(0.05)
+        return found
+
+    def get_member_user_id(self, member_id: str) -> str | None:
+        item = self._get(codec.member_key(member_id))
+        return str(item["userId"]) if item else None
+
+    def get_device(self, veil_id: str) -> Device | None:
+        item = self._get(codec.device_key(veil_id))
+        return codec.device_from_item(item) if item else None
+
+    def touch_device(self, veil_id: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None:
+        """Validate a session token and count the call as activity (R4.1), in one write.
+
+        None when the token is not one of the device's current session or the
+        session has ended.
+        """
+        try:
+            raw = self.client.update_item(
+                TableName=self.table,
+                Key=to_wire(codec.device_key(veil_id)),
+                UpdateExpression="SET expiresAt = :exp",
+                ConditionExpression="contains(tokenHashes, :h) AND expiresAt > :now",
+                ExpressionAttributeValues=to_wire({":h": token_hash, ":now": now_iso, ":exp": expires_iso}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return codec.device_from_item(from_wire(raw["Attributes"]))
+
+    def get_external_claim(self, channel: str, external_id: str) -> Item | None:
+        return self._get(codec.external_key(channel, external_id))
+
+    def get_chat(self, chat_id: str) -> Chat | None:
+        item = self._get(codec.chat_key(chat_id))
+        return codec.chat_from_item(item) if item else None
+
+    def get_unification(self, unification_id: str) -> Unification | None:
+        item = self._get(codec.unification_key(unification_id))
+        return codec.unification_from_item(item) if item else None
+
+    def has_delivery(self, user_id: str, campaign_id: str) -> bool:
+        return self._get(codec.delivery_key(user_id, campaign_id)) is not None
+
+    # queries -------------------------------------------------------------
+
+    def _query(self, **kwargs: Any) -> Iterator[Item]:
+        """Every item of a query, page after page."""
+        kwargs = {"TableName": self.table, **kwargs}
+        while True:
+            raw = self.client.query(**kwargs)
+            for item in raw.get("Items", []):
+                yield from_wire(item)
+            if "LastEvaluatedKey" not in raw:
+                return
+            kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
+
+    def _prefix_query(self, pk: str, prefix: str, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": to_wire({":pk": pk, ":prefix": prefix}),
+            **kwargs,
+        }
+
+    def query_partitions(self, owner_ids: Sequence[str], prefix: str, cursor: str | None, limit: int) -> Page[Item]:
+        """One page of `prefix` items across owners, read one owner after another.
+
+        Used for a member whose unified sources' history is still moving in
+        (R3.3): sources first, then the member, so an item moved mid-read is
+        seen twice (and de-duplicated) rather than missed.
+        """
+        state = decode_cursor(cursor) or {"p": 0}
+        phase = int(state.get("p", 0))
+        start_key = state.get("k")
+        if phase >= len(owner_ids) or phase < 0:
+            return Page([], None)
+        items: list[Item] = []
+        seen: set[str] = set()
+        while phase < len(owner_ids) and len(items) < limit:
+            kwargs = self._prefix_query(
+                f"USER#{owner_ids[phase]}", prefix, ConsistentRead=True, Limit=limit - len(items)
+            )
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            try:
+                raw = self.client.query(TableName=self.table, **kwargs)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ValidationException":
+                    raise InvalidRequest("cursor is not one this service handed out", field="cursor") from exc
+                raise
+            for wire_item in raw.get("Items", []):
+                item = from_wire(wire_item)
+                if item["SK"] not in seen:
+                    seen.add(item["SK"])
+                    items.append(item)
+            start_key = raw.get("LastEvaluatedKey")
+            if start_key is None:
+                phase, start_key = phase + 1, None
+        if phase >= len(owner_ids):
+            return Page(items, None)
+        return Page(items, encode_cursor({"p": phase, "k": start_key} if start_key else {"p": phase}))
+
+    def chats_of(self, owner_ids: Sequence[str], cursor: str | None, limit: int) -> Page[Chat]:
+        """A page of the chats listed under these owners (de-duplicated)."""
+        page = self.query_partitions(owner_ids, "C#", cursor, limit)
+        chats = {item["id"]: codec.chat_from_item(item) for item in page.items}
+        return Page(list(chats.values()), page.next_cursor)
+
+    def events_of(self, owner_ids: Sequence[str], shown_owner: str, cursor: str | None, limit: int) -> Page[Event]:
+        """A page of the events listed under these owners, shown as `shown_owner`'s."""
+        page = self.query_partitions(owner_ids, "E#", cursor, limit)
+        events = {item["id"]: codec.event_from_item(item, shown_owner) for item in page.items}
+        return Page(list(events.values()), page.next_cursor)
+
+    def list_messages(self, chat_id: str) -> list[Message]:
+        return [
+            codec.message_from_item(item)
+            for item in self._query(**self._prefix_query(f"CHAT#{chat_id}", "M#", ConsistentRead=True))
+        ]
+
+    def list_deliveries(self, user_id: str, cursor: str | None, limit: int) -> Page[Delivery]:
+        page = self.query_partitions([user_id], "D#", cursor, limit)
+        return Page([codec.delivery_from_item(i, user_id) for i in page.items], page.next_cursor)
+
+    def all_deliveries(self, user_id: str) -> list[Delivery]:
+        return [
+            codec.delivery_from_item(i, user_id)
+            for i in self._query(**self._prefix_query(f"USER#{user_id}", "D#", ConsistentRead=True))
+        ]
+
+    def users_by_contact(self, field: str, value: str, limit: int) -> list[User]:
+        """Un-unified users holding this normalized contact value, most recently updated first.
+
+        The GSI only nominates: each user is re-read from the table and kept
+        only if it still holds the value and is still un-unified.
+        """
+        index, pk, prefix = ("gsi1", "g1pk", "PHONE#") if field == "mobileNumber" else ("gsi2", "g2pk", "EMAIL#")
+        raw = self.client.query(
+            TableName=self.table,
+            IndexName=index,
+            KeyConditionExpression=f"{pk} = :v",
+            ExpressionAttributeValues=to_wire({":v": prefix + value}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        ids = [str(from_wire(i)["id"]) for i in raw.get("Items", [])]
+        users = self.get_users(ids)
+        confirmed = [
+            users[uid]
+            for uid in ids
+            if uid in users
+            and not users[uid].is_unified
+            and (fv := users[uid].fields.get(field)) is not None
+            and fv.value == value
+        ]
+        return sorted(confirmed, key=lambda u: u.updated_at, reverse=True)
+
+    def unifications_by(self, index: str, pk_value: str, cursor: str | None, limit: int) -> Page[Unification]:
+        names = {"gsi1": "g1pk", "gsi2": "g2pk", "gsi3": "g3pk"}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{names[index]} = :v",
+            "ExpressionAttributeValues": to_wire({":v": pk_value}),
+            "Limit": limit,
+        }
+        state = decode_cursor(cursor)
+        if state and state.get("k"):
+            kwargs["ExclusiveStartKey"] = state["k"]
+        try:
+            raw = self.client.query(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationException":
+                raise InvalidRequest("cursor is not one this service handed out", field="cursor") from exc
+            raise
+        items = [codec.unification_from_item(from_wire(i)) for i in raw.get("Items", [])]
+        lek = raw.get("LastEvaluatedKey")
+        return Page(items, encode_cursor({"p": 0, "k": lek}) if lek else None)
+
+    # history move (R3.3, R10) -----------------------------------------------
+
+    def count_history(self, user_id: str) -> tuple[int, int]:
+        """How many chats and events sit in the user's own partition."""
+        counts = []
+        for prefix in ("C#", "E#"):
+            total = 0
+            kwargs = {
+                "TableName": self.table,
+                **self._prefix_query(f"USER#{user_id}", prefix),
+                "Select": "COUNT",
+            }
+            kwargs["ConsistentRead"] = True
+            while True:
+                raw = self.client.query(**kwargs)
+                total += int(raw["Count"])
+                if "LastEvaluatedKey" not in raw:
+                    break
+                kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
+            counts.append(total)
+        return counts[0], counts[1]
+
+    def move_history_chunk(self, source_id: str, target_id: str, limit: int) -> tuple[int, int]:
+        """Move up to `limit` chats/events from the source's partition to the target's.
+
+        Copies first, deletes after, so an interruption leaves an item in
+        both places (listed once, since reads de-duplicate) and never in
+        neither. Returns (chats moved, events moved); (0, 0) means done.
+        """
+        moved = []
+        remaining = limit
+        for prefix in ("C#", "E#"):
+            if remaining <= 0:
+                moved.append(0)
+                continue
+            raw = self.client.query(
+                TableName=self.table,
+                **self._prefix_query(f"USER#{source_id}", prefix, ConsistentRead=True, Limit=remaining),
+            )
+            items = [from_wire(i) for i in raw.get("Items", [])]
+            copies = [{**item, "PK": f"USER#{target_id}", "movedFrom": source_id} for item in items]
+            self.batch_write([{"PutRequest": {"Item": to_wire(c)}} for c in copies])
+            self.batch_write([{"DeleteRequest": {"Key": to_wire({"PK": i["PK"], "SK": i["SK"]})}} for i in items])
+            moved.append(len(items))
+            remaining -= len(items)
+        return moved[0], moved[1]
+
+    def batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem in groups of 25, resending unprocessed items with backoff."""
+        for start in range(0, len(requests), BATCH_WRITE_SIZE):
+            pending: dict[str, Any] = {self.table: requests[start : start + BATCH_WRITE_SIZE]}
+            for attempt in range(10):
+                raw = self.client.batch_write_item(RequestItems=pending)
+                pending = raw.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise RuntimeError("BatchWriteItem left items unprocessed after 10 attempts")
+
+    # writes --------------------------------------------------------------
+
+    def commit(self, writes: Sequence[w.Write], token: str | None = None) -> None:
+        """Commit the writes all together or not at all.
+
+        Raises `WriteConflict` with one reason per write when a condition
+        fails or the transaction is cancelled.
+        """
+        actions: list[tuple[int, dict[str, Any]]] = []
+        for index, write in enumerate(writes):
+            actions.extend((index, action) for action in self._actions(write))
+        if len(actions) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{len(actions)} actions exceed one transaction")
+        if len(actions) == 1 and "Put" in actions[0][1]:
+            self._single_put(actions[0][1]["Put"], len(writes))
+            return
+        kwargs: dict[str, Any] = {"TransactItems": [a for _, a in actions]}
+        if token:
+            kwargs["ClientRequestToken"] = token[:36]
+        try:
+            self.client.transact_write_items(**kwargs)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code != "TransactionCanceledException":
+                if code in RETRYABLE_CODES | {"TransactionInProgressException"}:
+                    raise w.WriteConflict(["TransactionConflict"] * len(writes)) from exc
+                raise
+            raw_reasons = exc.response.get("CancellationReasons") or []
+            reasons: list[str | None] = [None] * len(writes)
+            for (index, _), reason in zip(actions, raw_reasons, strict=False):
+                reason_code = reason.get("Code")
+                if reason_code and reason_code != "None":
+                    reasons[index] = reasons[index] or reason_code
+            if not any(reasons):
+                reasons = ["TransactionConflict"] * len(writes)
+            raise w.WriteConflict(reasons) from exc
+
+    def _single_put(self, put: dict[str, Any], n_writes: int) -> None:
+        try:
+            self.client.put_item(**put)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise w.WriteConflict(["ConditionalCheckFailed"] * n_writes) from exc
+            raise
+
+    def _put(self, item: Item, expected_version: int | None) -> dict[str, Any]:
+        """A conditional Put; versioned items are written at `expected + 1` (0 when new)."""
+        if "version" in item:
+            item = {**item, "version": 0 if expected_version is None else expected_version + 1}
+        put: dict[str, Any] = {"TableName": self.table, "Item": to_wire(item)}
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(PK)"
+        else:
+            put["ConditionExpression"] = "#ver = :v"
+            put["ExpressionAttributeNames"] = {"#ver": "version"}
+            put["ExpressionAttributeValues"] = to_wire({":v": expected_version})
+        return {"Put": put}
+
+    def _actions(self, write: w.Write) -> list[dict[str, Any]]:
+        match write:
+            case w.SaveUser(user, expected):
+                return [self._put(codec.user_to_item(user), expected)]
+            case w.RequireUser(user_id, expected):
+                return [
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table,
+                            "Key": to_wire(codec.user_key(user_id)),
+                            "ConditionExpression": "#ver = :v",
+                            "ExpressionAttributeNames": {"#ver": "version"},
+                            "ExpressionAttributeValues": to_wire({":v": expected}),
+                        }
+                    }
+                ]
+            case w.RequireNotUnified(user_id):
+                return [
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table,
+                            "Key": to_wire(codec.user_key(user_id)),
+                            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
+                        }
+                    }
+                ]
+            case w.TouchUser(user_id):
+                return [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": to_wire(codec.user_key(user_id)),
+                            "UpdateExpression": "ADD #ver :one",
+                            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
+                            "ExpressionAttributeNames": {"#ver": "version"},
+                            "ExpressionAttributeValues": to_wire({":one": 1}),
+                        }
+                    }
+                ]
+            case w.ClaimMember(member_id, user_id):
+                item = {
+                    **codec.member_key(member_id),
+                    "kind": "member",
+                    "memberId": member_id,
+                    "userId": user_id,
+                }
+                return [self._put(item, None)]
+            case w.SaveDevice(device, expected):
+                return [self._put(codec.device_to_item(device), expected)]
+            case w.SaveUnification(unification, expected):
+                return [self._put(codec.unification_to_item(unification), expected)]
+            case w.PutLogin(login):
+                return [self._put(codec.login_to_item(login), None)]
+            case w.PutDelivery(delivery):
+                return [self._put(codec.delivery_to_item(delivery), None)]
+            case w.PutChat(chat, owner_id):
+                header, ref = codec.chat_to_items(chat, owner_id)
+                return [self._put(header, None), self._put(ref, None)]
+            case w.PutMessage(message):
+                return [self._put(codec.message_to_item(message), None)]
+            case w.PutEvent(event):
+                return [self._put(codec.event_to_item(event), None)]
+            case w.ClaimExternal(channel, external_id, user_id, chat_id):
+                item = {
+                    **codec.external_key(channel, external_id),
+                    "kind": "external",
+                    "userId": user_id,
+                    "chatId": chat_id,
+                }
+                return [self._put(item, None)]
+        raise TypeError(f"unknown write {write!r}")

@@ -1,0 +1,43 @@
+"""DynamoDB stream records (Lambda's event shape) decoded into items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.models import Unification
+from .codec import Item, from_wire, unification_from_item
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    sequence_number: str
+    event_name: str
+    new_image: Item | None
+    old_image: Item | None
+
+    @property
+    def kind(self) -> str | None:
+        image = self.new_image or self.old_image or {}
+        kind = image.get("kind")
+        return str(kind) if kind is not None else None
+
+    def unification(self) -> Unification | None:
+        if self.kind != "unification" or self.new_image is None:
+            return None
+        return unification_from_item(self.new_image)
+
+
+def decode_records(event: dict[str, Any]) -> list[StreamRecord]:
+    records = []
+    for raw in event.get("Records", []):
+        body = raw.get("dynamodb", {})
+        records.append(
+            StreamRecord(
+                sequence_number=str(body.get("SequenceNumber", "")),
+                event_name=str(raw.get("eventName", "")),
+                new_image=from_wire(body["NewImage"]) if "NewImage" in body else None,
+                old_image=from_wire(body["OldImage"]) if "OldImage" in body else None,
+            )
+        )
+    return records
