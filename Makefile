@@ -28,3 +28,6 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache
+
+# Deployment targets (package, deploy) live beside the templates.
+-include infra/make.mk
