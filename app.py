@@ -15,8 +15,16 @@ from chalicelib.api.auth import bearer_token, require_access, require_plugin_key
 from chalicelib.api.errors import domain_error_response, error_response
 from chalicelib.bootstrap import container
 from chalicelib.domain.contacts import normalize_contact
-from chalicelib.domain.errors import DomainError, InvalidRequest
+from chalicelib.domain.errors import (
+    DomainError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from chalicelib.domain.models import Channel
 from chalicelib.service.history import ChatView
+from chalicelib.service.messengers import MessengerProfile
 from chalicelib.service.retry import RetriesExhausted
 from chalicelib.service.users import Consent
 from chalicelib.store.streams import decode_records
@@ -276,6 +284,93 @@ def manager_reply(chat_id: str) -> Response:
     return created({"message": views.message_json(c.history.name_messages([message])[0])})
 
 
+# manual unification (R7) -------------------------------------------------------------
+
+
+@route("/v1/unifications", ["GET", "POST"])
+def unifications() -> Any:
+    c = container()
+    if req().method == "GET":
+        q = params("status", "userId", "limit", "cursor")
+        result = c.unifications.list(q.get("status"), q.get("userId"), s.cursor_of(q), s.limit_of(q))
+        return page("unifications", [views.unification_json(u) for u in result.items], result.next_cursor)
+    b = body(s.UnificationIn)
+    return created({"unification": views.unification_json(c.unifications.propose(b.sourceUserId, b.targetUserId))})
+
+
+@route("/v1/unifications/{unification_id}", ["GET"])
+def unification(unification_id: str) -> dict[str, Any]:
+    return {"unification": views.unification_json(container().unifications.get(unification_id))}
+
+
+@route("/v1/unifications/{unification_id}/approve", ["POST"])
+def approve(unification_id: str) -> dict[str, Any]:
+    return {"unification": views.unification_json(container().unifications.approve(unification_id))}
+
+
+@route("/v1/unifications/{unification_id}/reject", ["POST"])
+def reject(unification_id: str) -> dict[str, Any]:
+    return {"unification": views.unification_json(container().unifications.reject(unification_id))}
+
+
+# channels and imports (R8) ------------------------------------------------------------
+
+
+@route("/v1/messengers/{channel}/messages", ["POST"])
+def messenger_message(channel: str) -> Response:
+    c = container()
+    if channel not in (Channel.LINE.value, Channel.INSTAGRAM.value):
+        raise NotFound(f"no messenger channel {channel!r} (line or instagram)")
+    raw = req().raw_body
+    data = s.json_object(raw.encode() if isinstance(raw, str) else raw)
+    profile = data.get("profile")
+    if isinstance(profile, dict):
+        contact = sorted(set(profile) & {"mobileNumber", "email"})
+        if contact:
+            raise InvalidRequest(
+                f"a messenger cannot hand over contact info ({', '.join(contact)}); a manager adds it (R8.1)",
+                fields=contact,
+            )
+    b = s.validate(data, s.MessengerIn)
+    received = c.messengers.receive(
+        Channel(channel),
+        b.externalId,
+        b.text,
+        MessengerProfile(b.profile.name, b.profile.avatarUrl, b.profile.username),
+    )
+    named = c.history.name_messages([received.message])
+    return created(
+        {
+            "user": views.user_json(received.user),
+            "chat": chat_payload(received.chat),
+            "message": views.message_json(named[0]),
+        }
+    )
+
+
+@route("/v1/imports", ["POST"])
+def imports() -> dict[str, Any]:
+    c = container()
+    q = params("autoApprove")
+    media_type, charset = s.content_type(req().headers)
+    if media_type not in ("text/csv", "application/csv"):
+        raise UnsupportedMediaType("imports take Content-Type: text/csv")
+    raw = req().raw_body or b""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if len(data) > s.MAX_CSV_BYTES:
+        raise PayloadTooLarge(f"CSV bodies are limited to {s.MAX_CSV_BYTES} bytes; split larger files")
+    result = c.imports.run(data, charset, s.flag_of(q, "autoApprove", False))
+    return {
+        "import": {
+            "rows": result.rows,
+            "members": result.members,
+            "leads": result.leads,
+            "candidates": [views.unification_json(u) for u in result.candidates],
+            "errors": [{"row": row, "message": message} for row, message in result.errors],
+        }
+    }
+
+
 # stream consumer and schedules --------------------------------------------------------
 
 
@@ -288,5 +383,10 @@ def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="finish_unifications")
 def finish_unifications(event: Any) -> dict[str, Any]:
-    """Finish history moves the stream left unfinished (R10)."""
-    return {"finished": container().consumers.finish_running_unifications()}
+    """Finish what the stream left undone: deferred unifications whose member has
+    logged in since approval (R7.4), then history moves (R10)."""
+    consumers = container().consumers
+    return {
+        "deferred": consumers.finish_deferred_unifications(),
+        "moved": consumers.finish_running_unifications(),
+    }

@@ -15,7 +15,10 @@ from .service.clock import Clock, SystemClock
 from .service.consumers import Consumers
 from .service.deps import Deps
 from .service.history import History
+from .service.imports import Imports
+from .service.messengers import Messengers
 from .service.sessions import Sessions
+from .service.unifications import Unifications
 from .service.users import Users
 from .store.dynamo import DynamoStore
 
@@ -47,16 +50,28 @@ class Container:
         return Sessions(self.deps)
 
     @cached_property
+    def unifications(self) -> Unifications:
+        return Unifications(self.deps)
+
+    @cached_property
     def users(self) -> Users:
-        return Users(self.deps)
+        return Users(self.deps, self.unifications)
 
     @cached_property
     def history(self) -> History:
         return History(self.deps)
 
     @cached_property
+    def messengers(self) -> Messengers:
+        return Messengers(self.deps)
+
+    @cached_property
+    def imports(self) -> Imports:
+        return Imports(self.deps, self.users, self.unifications)
+
+    @cached_property
     def consumers(self) -> Consumers:
-        return Consumers(self.deps)
+        return Consumers(self.deps, self.unifications)
 
 
 _lock = threading.Lock()

@@ -25,6 +25,7 @@ from ..domain.errors import InvalidRequest, PayloadTooLarge
 from ..domain.profile import validate_profile
 
 MAX_JSON_BYTES = 1024 * 1024
+MAX_CSV_BYTES = 10 * 1024 * 1024
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_JSON_DEPTH = 32
@@ -73,6 +74,25 @@ class DeliveryIn(Body):
     campaignId: Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 
+class UnificationIn(Body):
+    sourceUserId: Id
+    targetUserId: Id
+
+
+class MessengerProfileIn(Body):
+    """What LINE / Instagram hand over; contact fields are refused (R8.1)."""
+
+    name: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    avatarUrl: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    username: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+
+class MessengerIn(Body):
+    externalId: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    text: Text
+    profile: MessengerProfileIn = MessengerProfileIn()
+
+
 B = TypeVar("B", bound=Body)
 
 
@@ -88,6 +108,10 @@ def _depth(value: Any, level: int = 0) -> int:
 
 def parse_body(raw: bytes | None, model: type[B]) -> B:
     """JSON body → model, or a clear 400/413 (API.md: bodies ≤ 1 MiB)."""
+    return validate(json_object(raw), model)
+
+
+def json_object(raw: bytes | None) -> dict[str, Any]:
     raw = raw or b""
     if len(raw) > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
@@ -99,6 +123,10 @@ def parse_body(raw: bytes | None, model: type[B]) -> B:
         raise InvalidRequest("the body must be a JSON object")
     if _depth(data) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def validate(data: dict[str, Any], model: type[B]) -> B:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -151,3 +179,15 @@ def only_params(params: Mapping[str, str] | None, allowed: set[str]) -> dict[str
     if unknown:
         raise InvalidRequest(f"unknown query parameters: {', '.join(unknown)}", fields=unknown)
     return given
+
+
+def content_type(headers: Mapping[str, str]) -> tuple[str, str | None]:
+    """(media type, charset) of the request."""
+    raw = headers.get("content-type") or headers.get("Content-Type") or ""
+    media, _, rest = raw.partition(";")
+    charset = None
+    for param in rest.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    return media.strip().lower(), charset

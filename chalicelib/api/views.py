@@ -9,7 +9,7 @@ from ..domain.timefmt import iso, iso_or_none
 from ..service.history import ChatView, MessageView
 
 
-def user_json(user: User, pending: list[str] | None = None) -> dict[str, Any]:
+def user_json(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "type": user.type.value,
@@ -23,7 +23,7 @@ def user_json(user: User, pending: list[str] | None = None) -> dict[str, Any]:
         "unsubscribeTexting": user.unsubscribe_texting,
         "unifiedInto": user.unified_into,
         "unifiedAt": iso_or_none(user.unified_at),
-        "pendingUnifications": pending or [],
+        "pendingUnifications": list(user.pending_unifications),
         "externalId": user.external_id,
         "avatarUrl": user.avatar_url,
         "createdAt": iso(user.created_at),

@@ -77,7 +77,7 @@ def plan_unification(source: User, target: User, *, unification_id: str, now: da
     """Plan unifying `source` into member `target` (R2 checked, R3.1, R3.7, R1.3)."""
     require_unification_allowed(source, target)
     merged, decisions = decide_fields(source, target)
-    new_target = target.changed(
+    new_target = target.without_pending(unification_id).changed(
         now,
         fields=merged,
         # R3.7: consent never weakens.
@@ -86,5 +86,7 @@ def plan_unification(source: User, target: User, *, unification_id: str, now: da
         veil_ids=tuple(dict.fromkeys(target.veil_ids + source.veil_ids)),
         moving_sources=(*target.moving_sources, source.id),
     )
-    new_source = source.changed(now, unified_into=target.id, unified_at=now, unification_id=unification_id)
+    new_source = source.without_pending(unification_id).changed(
+        now, unified_into=target.id, unified_at=now, unification_id=unification_id
+    )
     return MergePlan(target=new_target, source=new_source, decisions=decisions)

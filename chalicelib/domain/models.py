@@ -59,6 +59,8 @@ class User(Frozen):
     unification_id: str | None = None
     # Sources unified into this member whose history is still moving (R3.3).
     moving_sources: tuple[str, ...] = ()
+    # Open (pending_approval or deferred) unifications naming this user (R7.5).
+    pending_unifications: tuple[str, ...] = ()
     visited: bool = False
     created_at: datetime
     updated_at: datetime
@@ -93,6 +95,15 @@ class User(Frozen):
     def changed(self, now: datetime, **changes: object) -> User:
         """A new version of this user: the store writes it only over `version`."""
         return self.model_copy(update={**changes, "updated_at": now, "version": self.version + 1})
+
+    def with_pending(self, unification_id: str) -> User:
+        if unification_id in self.pending_unifications:
+            return self
+        return self.model_copy(update={"pending_unifications": (*self.pending_unifications, unification_id)})
+
+    def without_pending(self, unification_id: str) -> User:
+        remaining = tuple(u for u in self.pending_unifications if u != unification_id)
+        return self.model_copy(update={"pending_unifications": remaining})
 
 
 class Device(Frozen):

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from ..domain import writes as w
 from ..domain.errors import InvalidRequest, NotFound
-from ..domain.models import Channel, ProfileValue, Unification, User, UserType
-from ..domain.profile import apply_profile, type_after_contact
+from ..domain.models import Channel, ProfileValue, Trigger, Unification, User, UserType
+from ..domain.profile import apply_profile, contacts_changed, type_after_contact
 from .deps import Deps
 from .lookup import resolve_user, writable_user
 from .retry import retrying
+from .unifications import Unifications
 
 Profile = Mapping[str, ProfileValue | None]
 
@@ -38,8 +39,9 @@ class UserWrite:
 
 
 class Users:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, unifications: Unifications) -> None:
         self.deps = deps
+        self.unifications = unifications
 
     def upsert_member(self, member_id: str, profile: Profile, consent: Consent) -> UserWrite:
         """R9.1: create or update member `member_id` at once; values are verified."""
@@ -81,21 +83,38 @@ class Users:
         user, _ = resolve_user(self.deps.store, user_id)
         return user
 
-    def create_lead(self, profile: Profile, consent: Consent, channel: Channel = Channel.API) -> UserWrite:
-        """R9.2: creating by profile always makes a lead; values are verified."""
-        now = self.deps.clock.now()
-        user = User(
-            id=self.deps.clock.new_id("u_"),
-            type=UserType.LEAD,
-            channel=channel,
-            created_at=now,
-            updated_at=now,
-        )
-        user = user.model_copy(
-            update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
-        )
-        self.deps.store.commit([w.SaveUser(user, None)])
-        return UserWrite(user, created=True)
+    def create_lead(
+        self, profile: Profile, consent: Consent, channel: Channel = Channel.API, trigger: Trigger = Trigger.OPEN_API
+    ) -> UserWrite:
+        """R9.2: creating by profile always makes a lead; values are verified, and a
+        lead whose contact matches a member yields a candidate (R6.3, R7.2)."""
+
+        def once() -> UserWrite:
+            now = self.deps.clock.now()
+            user = User(
+                id=self.deps.clock.new_id("u_"),
+                type=UserType.LEAD,
+                channel=channel,
+                created_at=now,
+                updated_at=now,
+            )
+            user = user.model_copy(
+                update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
+            )
+            return self._save_with_candidate(user, None, trigger)
+
+        return retrying(once)
+
+    def _save_with_candidate(self, user: User, expected: int | None, trigger: Trigger) -> UserWrite:
+        writes: list[w.Write] = []
+        candidate = None
+        match = self.unifications.match(user)
+        if match is not None:
+            member, matched_on = match
+            proposal = self.unifications.candidate(user, member, trigger, matched_on)
+            user, candidate, writes = proposal.source, proposal.unification, proposal.writes
+        self.deps.store.commit([w.SaveUser(user, expected), *writes])
+        return UserWrite(user, created=expected is None, candidate=candidate)
 
     def get(self, user_id: str, resolve: bool = True) -> tuple[User, str | None]:
         if not resolve:
@@ -114,7 +133,8 @@ class Users:
         return self.deps.store.users_by_contact(field, value, limit)
 
     def edit(self, user_id: str, profile: Profile, consent: Consent) -> UserWrite:
-        """R7.1: a manager's edit; the values become verified."""
+        """R7.1: a manager's edit; the values become verified. A real change of an
+        anonymous user's or lead's contact info is matched against members (R6.3)."""
 
         def once() -> UserWrite:
             store, now = self.deps.store, self.deps.clock.now()
@@ -123,6 +143,9 @@ class Users:
             updated = user.changed(
                 now, fields=fields, type=type_after_contact(user.type, fields), **consent.applied(user)
             )
+            if user.type is not UserType.MEMBER and contacts_changed(user, fields):
+                result = self._save_with_candidate(updated, user.version, Trigger.MANAGER_EDIT)
+                return UserWrite(result.user, candidate=result.candidate)
             store.commit([w.SaveUser(updated, user.version)])
             return UserWrite(updated)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.models import Unification
-from .codec import Item, from_wire, unification_from_item
+from ..domain.models import LoginRecord, Unification, User
+from .codec import Item, from_wire, login_from_item, unification_from_item, user_from_item
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,21 @@ class StreamRecord:
         if self.kind != "unification" or self.new_image is None:
             return None
         return unification_from_item(self.new_image)
+
+    def login(self) -> LoginRecord | None:
+        if self.kind != "login" or self.new_image is None:
+            return None
+        return login_from_item(self.new_image)
+
+    def user(self) -> User | None:
+        if self.kind != "user" or self.new_image is None:
+            return None
+        return user_from_item(self.new_image)
+
+    def user_before(self) -> User | None:
+        if self.kind != "user" or self.old_image is None:
+            return None
+        return user_from_item(self.old_image)
 
 
 def decode_records(event: dict[str, Any]) -> list[StreamRecord]:

@@ -1,0 +1,72 @@
+"""Choosing the member a contact value points at (R6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import phonenumbers
+
+from .models import User, UserType
+
+# Placeholder addresses people type when they have to type something (R6.4).
+DEFAULT_EMAIL_BLOCKLIST = frozenset(
+    {
+        "test@test.com",
+        "test@example.com",
+        "example@example.com",
+        "a@a.com",
+        "aaa@aaa.com",
+        "none@none.com",
+        "no@no.com",
+        "null@null.com",
+        "dummy@dummy.com",
+        "sample@sample.com",
+        "noreply@example.com",
+    }
+)
+
+
+def is_placeholder_phone(e164: str) -> bool:
+    """Numbers whose subscriber digits are all one digit, such as 090-1111-1111 (R6.4)."""
+    try:
+        national = str(phonenumbers.parse(e164).national_number)
+    except phonenumbers.NumberParseException:
+        return True
+    subscriber = national[-8:] if len(national) > 8 else national
+    return len(set(subscriber)) == 1 or len(set(national)) == 1
+
+
+def is_junk(field: str, value: str, blocklist: Iterable[str] = ()) -> bool:
+    """A stored value that must never be used for matching (R6.4)."""
+    blocked = {v.strip().lower() for v in blocklist}
+    if value.lower() in blocked:
+        return True
+    if field == "email":
+        return value.lower() in DEFAULT_EMAIL_BLOCKLIST
+    if field == "mobileNumber":
+        return is_placeholder_phone(value)
+    return False
+
+
+def choose_target_member(
+    user: User, matches: Sequence[tuple[str, Sequence[User]]], cap: int
+) -> tuple[User, tuple[str, ...]] | None:
+    """The member to propose for `user`, and the fields it matched on (R6.1, R6.2, R6.4).
+
+    `matches` pairs each of the user's verified contact fields with the
+    un-unified users holding the same value. Only members count; a value
+    shared by more than `cap` members is junk and ignored. With several
+    members, the most recently updated wins (ties: the smaller id, so the
+    choice is deterministic).
+    """
+    by_member: dict[str, tuple[User, list[str]]] = {}
+    for field, holders in matches:
+        members = [h for h in holders if h.type is UserType.MEMBER and h.id != user.id and not h.is_unified]
+        if not members or len(members) > cap:
+            continue
+        for member in members:
+            by_member.setdefault(member.id, (member, []))[1].append(field)
+    if not by_member:
+        return None
+    member, fields = min(by_member.values(), key=lambda mf: (-mf[0].updated_at.timestamp(), mf[0].id))
+    return member, tuple(fields)

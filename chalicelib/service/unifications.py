@@ -1,0 +1,292 @@
+"""Manual unification (R6, R7): candidates, approval, deferred completion, cancellation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain import writes as w
+from ..domain.contacts import CONTACT_FIELDS
+from ..domain.errors import InvalidRequest, InvalidState, NotFound
+from ..domain.matching import choose_target_member, is_junk
+from ..domain.merge import decide_fields
+from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User, UserType
+from ..domain.rules import require_unification_allowed, why_not_allowed
+from ..store.dynamo import Page, decode_cursor, encode_cursor
+from .deps import Deps
+from .lookup import require_user
+from .retry import retrying
+from .unify import prepare_unification
+
+log = logging.getLogger(__name__)
+STATUS_ORDER = [s for s in Status]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A proposed unification and the writes that record it beside the source's own write."""
+
+    unification: Unification
+    source: User
+    writes: list[w.Write]
+
+
+class Unifications:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # matching and proposing (R6, R7.2) -----------------------------------------
+
+    def match(self, user: User) -> tuple[User, tuple[str, ...]] | None:
+        """The member the user's verified contact values point at, if any (R6.1-R6.4)."""
+        settings = self.deps.settings
+        matches: list[tuple[str, Sequence[User]]] = []
+        for field in CONTACT_FIELDS:
+            value = user.verified_value(field)
+            if value is None or is_junk(field, str(value), settings.contact_blocklist):
+                continue
+            holders = self.deps.store.users_by_contact(field, str(value), settings.max_contact_matches * 4 + 10)
+            matches.append((field, holders))
+        return choose_target_member(user, matches, settings.max_contact_matches)
+
+    def candidate(self, source: User, target: User, trigger: Trigger, matched_on: Sequence[str]) -> Candidate:
+        """A `pending_approval` unification of source into target, listed on both (R7.2, R7.5).
+
+        `source` is the source as it is about to be written (the caller writes
+        it); an open proposal for the same pair is reused, not duplicated.
+        """
+        existing = self._open_between(source, target.id)
+        if existing is not None:
+            return Candidate(existing, source, [])
+        require_unification_allowed(source, target)
+        now = self.deps.clock.now()
+        _, decisions = decide_fields(source, target)
+        record = Unification(
+            id=self.deps.clock.new_id("un_"),
+            source_user_id=source.id,
+            target_user_id=target.id,
+            target_member_id=target.member_id or "",
+            trigger=trigger,
+            status=Status.PENDING_APPROVAL,
+            matched_on=tuple(matched_on),
+            field_decisions=decisions,
+            created_at=now,
+            updated_at=now,
+        )
+        writes: list[w.Write] = [
+            w.SaveUser(target.with_pending(record.id), target.version),
+            w.SaveUnification(record, None),
+        ]
+        return Candidate(record, source.with_pending(record.id), writes)
+
+    def _open_between(self, source: User, target_id: str) -> Unification | None:
+        for unification_id in source.pending_unifications:
+            record = self.deps.store.get_unification(unification_id)
+            if record and record.target_user_id == target_id and record.status in OPEN_STATUSES:
+                return record
+        return None
+
+    def propose(self, source_id: str, target_id: str) -> Unification:
+        """A manager proposes S into M directly; R2 is checked at once (R7.2)."""
+
+        def once() -> Unification:
+            source = require_user(self.deps.store, source_id)
+            target = require_user(self.deps.store, target_id)
+            require_unification_allowed(source, target)
+            shared = [
+                f
+                for f in CONTACT_FIELDS
+                if f in source.fields and f in target.fields and source.fields[f].value == target.fields[f].value
+            ]
+            proposal = self.candidate(source, target, Trigger.MANAGER_EDIT, shared)
+            if proposal.writes:
+                self.deps.store.commit(
+                    [w.SaveUser(proposal.source, source.version), *proposal.writes], token=proposal.unification.id
+                )
+            return proposal.unification
+
+        return retrying(once)
+
+    # reading (R3.6 previews) ------------------------------------------------------
+
+    def get(self, unification_id: str) -> Unification:
+        record = self.deps.store.get_unification(unification_id)
+        if record is None:
+            raise NotFound(f"no unification {unification_id}")
+        return self.with_preview([record])[0]
+
+    def with_preview(self, records: list[Unification]) -> list[Unification]:
+        """Open unifications show the field decisions as they would be now (R3.6)."""
+        open_ids = [u for r in records if r.status in OPEN_STATUSES for u in (r.source_user_id, r.target_user_id)]
+        users = self.deps.store.get_users(open_ids) if open_ids else {}
+        previewed = []
+        for record in records:
+            source, target = users.get(record.source_user_id), users.get(record.target_user_id)
+            if record.status in OPEN_STATUSES and source and target:
+                record = record.model_copy(update={"field_decisions": decide_fields(source, target)[1]})
+            previewed.append(record)
+        return previewed
+
+    def list(self, status: str | None, user_id: str | None, cursor: str | None, limit: int) -> Page[Unification]:
+        """By status and/or user (as source or target); phases walk one index key after another."""
+        if status is not None and status not in {s.value for s in Status}:
+            raise InvalidRequest(f"status must be one of {', '.join(s.value for s in Status)}", field="status")
+        if user_id is not None:
+            phases = [("gsi2", f"USRC#{user_id}"), ("gsi3", f"UTGT#{user_id}")]
+        elif status is not None:
+            phases = [("gsi1", f"USTATUS#{status}")]
+        else:
+            phases = [("gsi1", f"USTATUS#{s.value}") for s in STATUS_ORDER]
+        state = decode_cursor(cursor) or {"p": 0}
+        phase, inner = int(state.get("p", 0)), state.get("c")
+        items: list[Unification] = []
+        while phase < len(phases) and len(items) < limit:
+            index, key = phases[phase]
+            page = self.deps.store.unifications_by(index, key, inner, limit - len(items))
+            items.extend(u for u in page.items if status is None or u.status.value == status)
+            if page.next_cursor is None:
+                phase, inner = phase + 1, None
+            else:
+                inner = page.next_cursor
+        next_cursor = None
+        if phase < len(phases):
+            next_cursor = encode_cursor({"p": phase, "c": inner} if inner else {"p": phase})
+        return Page(self.with_preview(items), next_cursor)
+
+    # approving and rejecting (R7.3) -----------------------------------------------
+
+    def approve(self, unification_id: str) -> Unification:
+        """Immediate for a source that never visited the site or app; otherwise deferred
+        until the member's next login (R7.3)."""
+
+        def once() -> Unification:
+            record = self._pending(unification_id)
+            now = self.deps.clock.now()
+            approved = record.model_copy(update={"approved_at": now})
+            source = require_user(self.deps.store, record.source_user_id)
+            if source.visited:
+                deferred = approved.changed(now, status=Status.DEFERRED)
+                self.deps.store.commit([w.SaveUnification(deferred, record.version)])
+                return self.with_preview([deferred])[0]
+            return self._run(approved, record.version)
+
+        return retrying(once)
+
+    def reject(self, unification_id: str) -> Unification:
+        def once() -> Unification:
+            record = self._pending(unification_id)
+            return self._close(record, Status.REJECTED, None)
+
+        return retrying(once)
+
+    def _pending(self, unification_id: str) -> Unification:
+        record = self.deps.store.get_unification(unification_id)
+        if record is None:
+            raise NotFound(f"no unification {unification_id}")
+        if record.status is not Status.PENDING_APPROVAL:
+            raise InvalidState(f"unification {unification_id} is {record.status.value}, not pending_approval")
+        return record
+
+    def _run(self, record: Unification, expected_version: int) -> Unification:
+        """Carry out an approved unification, or cancel it if no longer allowed (R7.6).
+
+        The record is written over `expected_version` in the same transaction,
+        so of two workers that try, exactly one commits.
+        """
+        store = self.deps.store
+        source = require_user(store, record.source_user_id)
+        target = require_user(store, record.target_user_id)
+        reason = why_not_allowed(source, target)
+        if reason is None and target.type is not UserType.MEMBER:
+            reason = "the target is not a member"
+        if reason is not None:
+            return self._close(record.model_copy(update={"version": expected_version}), Status.CANCELLED, reason)
+        commit = prepare_unification(self.deps, source, target, record.trigger, existing=record)
+        commit.record_expected = expected_version
+        store.commit(commit.writes(), token=record.id)
+        return commit.record
+
+    def _close(self, record: Unification, status: Status, reason: str | None) -> Unification:
+        """End an open unification and take it off both users' lists."""
+        store, now = self.deps.store, self.deps.clock.now()
+        closed = record.changed(now, status=status, reason=reason)
+        writes: list[w.Write] = [w.SaveUnification(closed, record.version)]
+        for user in store.get_users([record.source_user_id, record.target_user_id]).values():
+            if record.id in user.pending_unifications:
+                writes.append(w.SaveUser(user.without_pending(record.id), user.version))
+        store.commit(writes)
+        return closed
+
+    # deferred completion (R7.4) and cancellation (R7.6) --------------------------------
+
+    def complete_deferred_for(self, login: LoginRecord) -> int:
+        """A member logged in: run its deferred unifications approved before this login."""
+        done = 0
+        cursor: str | None = None
+        while True:
+            page = self.deps.store.unifications_by("gsi3", f"UTGT#{login.user_id}", cursor, 100)
+            for record in page.items:
+                if record.status is Status.DEFERRED and self._run_deferred(record.id, login.at):
+                    done += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                return done
+
+    def finish_deferred(self) -> int:
+        """Scheduled: deferred unifications whose member has logged in since approval."""
+        done = 0
+        cursor: str | None = None
+        while True:
+            page = self.deps.store.unifications_by("gsi1", f"USTATUS#{Status.DEFERRED.value}", cursor, 100)
+            for record in page.items:
+                target = self.deps.store.get_user(record.target_user_id)
+                if target and target.last_login_at and self._run_deferred(record.id, target.last_login_at):
+                    done += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                return done
+
+    def _run_deferred(self, unification_id: str, login_at: datetime) -> bool:
+        def once() -> bool:
+            record = self.deps.store.get_unification(unification_id)
+            if record is None or record.status is not Status.DEFERRED:
+                return False  # already run (or ended) by someone else
+            if record.approved_at is None or login_at <= record.approved_at:
+                return False  # a login from before the approval does not count (R7.4)
+            self._run(record, record.version)
+            return True
+
+        return retrying(once)
+
+    def cancel_stale(self, user_id: str) -> int:
+        """End the user's open unifications that are no longer allowed (R7.6)."""
+        user = self.deps.store.get_user(user_id)
+        if user is None:
+            return 0
+        cancelled = 0
+        for unification_id in user.pending_unifications:
+
+            def once(uid: str = unification_id) -> bool:
+                store = self.deps.store
+                record = store.get_unification(uid)
+                if record is None or record.status not in OPEN_STATUSES:
+                    users = store.get_users([user_id])
+                    current = users.get(user_id)
+                    if current and uid in current.pending_unifications:
+                        store.commit([w.SaveUser(current.without_pending(uid), current.version)])
+                    return False
+                source = require_user(store, record.source_user_id)
+                target = require_user(store, record.target_user_id)
+                reason = why_not_allowed(source, target)
+                if reason is None and target.type is not UserType.MEMBER:
+                    reason = "the target is not a member"
+                if reason is None:
+                    return False
+                self._close(record, Status.CANCELLED, reason)
+                return True
+
+            if retrying(once):
+                cancelled += 1
+        return cancelled
