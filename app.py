@@ -9,8 +9,8 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, Request, Response
 
+from chalicelib.api import openapi, views
 from chalicelib.api import schemas as s
-from chalicelib.api import views
 from chalicelib.api.auth import bearer_token, require_access, require_plugin_key
 from chalicelib.api.errors import domain_error_response, error_response
 from chalicelib.bootstrap import container
@@ -116,6 +116,11 @@ def page(items_key: str, items: list[Any], next_cursor: str | None) -> dict[str,
 @route("/v1/health", ["GET"], open_api=False)
 def health() -> dict[str, Any]:
     return {"status": "ok"}
+
+
+@route("/v1/openapi.json", ["GET"], open_api=False)
+def openapi_document() -> dict[str, Any]:
+    return openapi.document()
 
 
 # customer side (R4, R5) ------------------------------------------------------------
