@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -49,7 +50,7 @@ def validate_profile(changes: Mapping[str, object], default_region: str) -> dict
     for key, value in changes.items():
         if key in RESERVED_KEYS:
             raise InvalidRequest(f"profile key {key!r} is read-only", field=key)
-        if not CUSTOM_KEY.match(key):
+        if not CUSTOM_KEY.fullmatch(key):
             raise InvalidRequest(f"profile key {key!r} must be 1-64 letters, digits or underscores", field=key)
         if value is None:
             clean[key] = None
@@ -57,7 +58,7 @@ def validate_profile(changes: Mapping[str, object], default_region: str) -> dict
         if key in STANDARD_FIELDS and not isinstance(value, str):
             raise InvalidRequest(f"profile.{key} must be a string", field=key)
         if isinstance(value, bool | int | float) and not isinstance(value, str):
-            if isinstance(value, float) and value != value:  # NaN
+            if isinstance(value, float) and not math.isfinite(value):
                 raise InvalidRequest(f"profile.{key} must be a finite number", field=key)
             clean[key] = value
             continue

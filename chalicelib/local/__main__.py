@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from .stack import LocalStack, local_defaults, prepare
 
@@ -33,7 +34,13 @@ def main() -> int:
     import app as application
 
     stack = LocalStack(settings=settings, port=port, moto_server=moto_server)
-    stack.start_workers(application.stream_consumer, [application.finish_unifications])
+    from chalicelib.bootstrap import container
+
+    def park(record: dict[str, Any], reason: str) -> None:
+        sequence = str(record.get("dynamodb", {}).get("SequenceNumber", "?"))
+        container().deps.store.record_failure("stream", sequence, record, reason)
+
+    stack.start_workers(application.stream_consumer, [application.finish_unifications], on_give_up=park)
     server = create_local_server(application.app, Config.create(), "127.0.0.1", port)
 
     print(f"Serving the unification API on http://127.0.0.1:{port}", flush=True)

@@ -4,7 +4,9 @@ moto's records lack `eventSourceARN` and carry `ApproximateCreationDateTime`
 as a datetime; both are fixed here. On `batchItemFailures` the pump rewinds
 to the lowest failed sequence number and retries with backoff; a record that
 keeps failing is skipped after `max_attempts` and logged, so it never blocks
-its shard (on AWS the event source mapping sends it to the failure queue).
+its shard: it is handed to `on_give_up` (the local stack parks it as a
+`FAILURE#stream` item; on AWS the event source mapping sends it to the
+failure queue).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+GiveUp = Callable[[dict[str, Any], str], None]
 
 
 def lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -41,6 +44,7 @@ class StreamPump:
         batch_size: int = 100,
         idle_sleep: float = 0.05,
         max_attempts: int = 5,
+        on_give_up: GiveUp | None = None,
     ) -> None:
         self.client = streams_client
         self.arn = stream_arn
@@ -48,6 +52,7 @@ class StreamPump:
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self.max_attempts = max_attempts
+        self.on_give_up = on_give_up
         self.iterators: dict[str, str] = {}
         self.failures: dict[str, int] = {}
         self.skipped: list[dict[str, Any]] = []
@@ -91,6 +96,8 @@ class StreamPump:
             bad = next(r for r in records if r["dynamodb"]["SequenceNumber"] == sequence)
             log.error("stream record %s failed %d times; skipped", sequence, attempts)
             self.skipped.append(bad)
+            if self.on_give_up is not None:
+                self.on_give_up(bad, f"failed {attempts} times")
             position = "AFTER_SEQUENCE_NUMBER"
         else:
             time.sleep(min(2.0, 0.1 * 2**attempts))

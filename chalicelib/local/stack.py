@@ -97,7 +97,12 @@ class LocalStack:
     threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def start_workers(self, stream_handler: Callable[..., Any], scheduled: Iterable[Callable[..., Any]]) -> None:
+    def start_workers(
+        self,
+        stream_handler: Callable[..., Any],
+        scheduled: Iterable[Callable[..., Any]],
+        on_give_up: Callable[[dict[str, Any], str], None] | None = None,
+    ) -> None:
         s = self.settings
         streams = boto3.client(
             "dynamodbstreams",
@@ -107,7 +112,7 @@ class LocalStack:
         )
         client = boto3.client("dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint_url)
         arn = client.describe_table(TableName=s.table_name)["Table"]["LatestStreamArn"]
-        self.pump = StreamPump(streams, arn, stream_handler)
+        self.pump = StreamPump(streams, arn, stream_handler, on_give_up=on_give_up)
         jobs = list(scheduled)
         self.threads = [
             threading.Thread(target=self.pump.run_forever, daemon=True, name="stream-pump"),

@@ -74,7 +74,7 @@ def check_header(cells: list[str]) -> list[str]:
         if name in seen:
             raise InvalidRequest(f"column {name!r} appears twice in the header")
         seen.add(name)
-        if name not in STANDARD_COLUMNS and (name in RESERVED_KEYS or not CUSTOM_KEY.match(name)):
+        if name not in STANDARD_COLUMNS and (name in RESERVED_KEYS or not CUSTOM_KEY.fullmatch(name)):
             raise InvalidRequest(f"column {name!r} is not a profile field (letters, digits, _ up to 64)")
     return header
 

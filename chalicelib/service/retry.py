@@ -10,7 +10,7 @@ from typing import TypeVar
 from ..domain.writes import WriteConflict
 
 T = TypeVar("T")
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 40
 
 
 class RetriesExhausted(RuntimeError):
@@ -25,5 +25,7 @@ def retrying(operation: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
         except WriteConflict as conflict:
             if attempt == attempts - 1:
                 raise RetriesExhausted(f"gave up after {attempts} conflicting attempts") from conflict
-            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+            # Full jitter: many writers racing on one member (50 devices logging in
+            # at once) spread out instead of colliding again in lockstep.
+            time.sleep(random.uniform(0, min(1.0, 0.005 * 2**attempt)))
     raise AssertionError("unreachable")

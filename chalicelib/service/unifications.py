@@ -47,7 +47,10 @@ class Unifications:
             value = user.verified_value(field)
             if value is None or is_junk(field, str(value), settings.contact_blocklist):
                 continue
-            holders = self.deps.store.users_by_contact(field, str(value), settings.max_contact_matches * 4 + 10)
+            # One more than the cap is enough to know the value is shared too widely (R6.4).
+            holders = self.deps.store.users_by_contact(
+                field, str(value), settings.max_contact_matches + 1, members_only=True
+            )
             matches.append((field, holders))
         return choose_target_member(user, matches, settings.max_contact_matches)
 

@@ -211,32 +211,62 @@ class DynamoStore:
             for i in self._query(**self._prefix_query(f"USER#{user_id}", "D#", ConsistentRead=True))
         ]
 
-    def users_by_contact(self, field: str, value: str, limit: int) -> list[User]:
+    def users_by_contact(self, field: str, value: str, limit: int, members_only: bool = False) -> list[User]:
         """Un-unified users holding this normalized contact value, most recently updated first.
 
         The GSI only nominates: each user is re-read from the table and kept
-        only if it still holds the value and is still un-unified.
+        only if it still holds the value and is still un-unified. With
+        `members_only`, index pages are read until `limit` members are found.
         """
         index, pk, prefix = ("gsi1", "g1pk", "PHONE#") if field == "mobileNumber" else ("gsi2", "g2pk", "EMAIL#")
-        raw = self.client.query(
-            TableName=self.table,
-            IndexName=index,
-            KeyConditionExpression=f"{pk} = :v",
-            ExpressionAttributeValues=to_wire({":v": prefix + value}),
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        ids = [str(from_wire(i)["id"]) for i in raw.get("Items", [])]
-        users = self.get_users(ids)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{pk} = :v",
+            "ExpressionAttributeValues": to_wire({":v": prefix + value}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if members_only:
+            kwargs["FilterExpression"] = "#type = :member"
+            kwargs["ExpressionAttributeNames"] = {"#type": "type"}
+            kwargs["ExpressionAttributeValues"] = to_wire({":v": prefix + value, ":member": "member"})
+        ids: list[str] = []
+        while len(ids) < limit:
+            raw = self.client.query(**kwargs)
+            ids.extend(str(from_wire(i)["id"]) for i in raw.get("Items", []))
+            if "LastEvaluatedKey" not in raw:
+                break
+            kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
+        users = self.get_users(ids[:limit])
         confirmed = [
             users[uid]
-            for uid in ids
+            for uid in ids[:limit]
             if uid in users
             and not users[uid].is_unified
             and (fv := users[uid].fields.get(field)) is not None
             and fv.value == value
         ]
         return sorted(confirmed, key=lambda u: u.updated_at, reverse=True)
+
+    def record_failure(self, source: str, key: str, payload: dict[str, Any], reason: str) -> None:
+        """Park what can never succeed (a poison stream record) where operators can see it."""
+        item = {
+            "PK": f"FAILURE#{source}",
+            "SK": key,
+            "kind": "failure",
+            "payload": json.dumps(payload, default=str),
+            "reason": reason[:2000],
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.client.put_item(TableName=self.table, Item=to_wire(item))
+
+    def failures(self, source: str) -> list[Item]:
+        return list(
+            self._query(
+                KeyConditionExpression="PK = :pk", ExpressionAttributeValues=to_wire({":pk": f"FAILURE#{source}"})
+            )
+        )
 
     def unifications_by(self, index: str, pk_value: str, cursor: str | None, limit: int) -> Page[Unification]:
         names = {"gsi1": "g1pk", "gsi2": "g2pk", "gsi3": "g3pk"}
