@@ -190,7 +190,7 @@ def session_chats() -> Any:
         return page("chats", [chat_payload(v) for v in result.items], result.next_cursor)
     b = body(s.TextIn)
     chat, message = c.history.start_chat(user, b.text)
-    named = c.history.name_messages([message])
+    named = c.history.name_messages([message], known=[user])
     return created({"chat": views.chat_json(chat, named), "message": views.message_json(named[0])})
 
 
@@ -201,7 +201,7 @@ def session_message(chat_id: str) -> Response:
     user = c.sessions.session_user(device)
     b = body(s.TextIn)
     message = c.history.post_message(user, chat_id, b.text)
-    return created({"message": views.message_json(c.history.name_messages([message])[0])})
+    return created({"message": views.message_json(c.history.name_messages([message], known=[user])[0])})
 
 
 # Open API: members and users (R9) ---------------------------------------------------

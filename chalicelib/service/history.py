@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from ..domain.models import Channel, Chat, Delivery, Event, Message, User, UserT
 from ..store.dynamo import Page
 from .deps import Deps
 from .lookup import require_user, resolve_user
-from .retry import retrying
+from .retry import FirstThenReload, retrying
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,14 @@ class History:
         return retrying(once)
 
     def start_chat(self, user: User, text: str) -> tuple[ChatView, Message]:
-        """A visitor's first message opens a chat and makes them a lead (R1.2)."""
+        """A visitor's first message opens a chat and makes them a lead (R1.2).
+
+        `user` is the session's user as just read; a retry reads it again.
+        """
+        author = FirstThenReload(user, lambda: require_user(self.deps.store, user.id))
 
         def once() -> tuple[ChatView, Message]:
-            current = require_user(self.deps.store, user.id)
+            current = author.get()
             if current.unified_into is not None:
                 current = require_user(self.deps.store, current.unified_into)
             now = self.deps.clock.now()
@@ -167,9 +172,15 @@ class History:
         user, _ = resolve_user(self.deps.store, user_id)
         return self.deps.store.list_deliveries(user.id, cursor, limit)
 
-    def name_messages(self, messages: list[Message]) -> list[MessageView]:
-        """Each author's display name: a unified user's is frozen with it (R3.4)."""
-        authors = self.deps.store.get_users([m.person_id for m in messages if m.person_type == "user"])
+    def name_messages(self, messages: list[Message], known: Sequence[User] = ()) -> list[MessageView]:
+        """Each author's display name: a unified user's is frozen with it (R3.4).
+
+        `known` users (already read for this request) are not read again.
+        """
+        authors = {u.id: u for u in known}
+        missing = [m.person_id for m in messages if m.person_type == "user" and m.person_id not in authors]
+        if missing:
+            authors.update(self.deps.store.get_users(missing))
         views = []
         for m in messages:
             if m.person_type == "manager":

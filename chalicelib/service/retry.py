@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from ..domain.writes import WriteConflict
 
@@ -29,3 +29,21 @@ def retrying(operation: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
             # at once) spread out instead of colliding again in lockstep.
             time.sleep(random.uniform(0, min(1.0, 0.005 * 2**attempt)))
     raise AssertionError("unreachable")
+
+
+class FirstThenReload(Generic[T]):
+    """A value already read serves the first attempt; a retry reads it again.
+
+    Saves a request on the happy path without ever planning a retry on stale data.
+    """
+
+    def __init__(self, first: T, reload: Callable[[], T]) -> None:
+        self._first = first
+        self._used = False
+        self._reload = reload
+
+    def get(self) -> T:
+        if not self._used:
+            self._used = True
+            return self._first
+        return self._reload()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -17,7 +18,7 @@ from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger,
 from ..domain.profile import apply_profile, type_after_contact
 from ..domain.timefmt import iso
 from .deps import Deps
-from .retry import retrying
+from .retry import FirstThenReload, retrying
 from .unify import prepare_unification
 
 MAX_TOKENS_PER_SESSION = 20
@@ -92,11 +93,15 @@ class Sessions:
             check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
         veil = veil_id or self.deps.clock.new_id("v_")
         token = new_token(veil)
-        return retrying(lambda: self._boot_once(veil, token, member_id, profile))
+        reload = functools.partial(self.deps.store.get_device, veil)
+        # A device id we just made up has no item yet: the first attempt reads nothing.
+        device = FirstThenReload[Device | None](None, reload) if veil_id is None else None
+        return retrying(lambda: self._boot_once(veil, token, member_id, profile, device.get() if device else reload()))
 
-    def _boot_once(self, veil: str, token: str, member_id: str | None, profile: Profile) -> SessionView:
-        store, now = self.deps.store, self.deps.clock.now()
-        device = store.get_device(veil)
+    def _boot_once(
+        self, veil: str, token: str, member_id: str | None, profile: Profile, device: Device | None
+    ) -> SessionView:
+        now = self.deps.clock.now()
         expires = now + self.deps.session_timeout
         token_hash = hash_token(token)
         if device is not None and device.live(now):
@@ -184,12 +189,12 @@ class Sessions:
 
     def login(self, token: str, member_id: str, member_hash: str | None, profile: Profile) -> SessionView:
         check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
-        device = self.authenticate(token)
-        return retrying(lambda: self._login_once(device.veil_id, member_id, profile))
+        touched = self.authenticate(token)
+        device = FirstThenReload[Device | None](touched, lambda: self.deps.store.get_device(touched.veil_id))
+        return retrying(lambda: self._login_once(device.get(), member_id, profile))
 
-    def _login_once(self, veil: str, member_id: str, profile: Profile) -> SessionView:
-        store, now = self.deps.store, self.deps.clock.now()
-        device = store.get_device(veil)
+    def _login_once(self, device: Device | None, member_id: str, profile: Profile) -> SessionView:
+        now = self.deps.clock.now()
         if device is None or not device.live(now):
             raise Unauthorized("the session has ended")
         user = self._current_user(device.user_id)

@@ -173,7 +173,7 @@ class Unifications:
                 deferred = approved.changed(now, status=Status.DEFERRED)
                 self.deps.store.commit([w.SaveUnification(deferred, record.version)])
                 return self.with_preview([deferred])[0]
-            return self._run(approved, record.version)
+            return self._run(approved, record.version, source)
 
         return retrying(once)
 
@@ -192,14 +192,14 @@ class Unifications:
             raise InvalidState(f"unification {unification_id} is {record.status.value}, not pending_approval")
         return record
 
-    def _run(self, record: Unification, expected_version: int) -> Unification:
+    def _run(self, record: Unification, expected_version: int, source: User | None = None) -> Unification:
         """Carry out an approved unification, or cancel it if no longer allowed (R7.6).
 
         The record is written over `expected_version` in the same transaction,
         so of two workers that try, exactly one commits.
         """
         store = self.deps.store
-        source = require_user(store, record.source_user_id)
+        source = source or require_user(store, record.source_user_id)
         target = require_user(store, record.target_user_id)
         reason = why_not_allowed(source, target)
         if reason is None and target.type is not UserType.MEMBER:
