@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .secrets import with_secrets
 from .store.schema import DEFAULT_TABLE_NAME
 
 
@@ -27,7 +28,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        # On AWS (SECRETS_SSM_PATH set) the credentials come from SSM; otherwise from `env` alone.
+        env = with_secrets(os.environ if env is None else env)
 
         def text(name: str) -> str | None:
             value = env.get(name, "").strip()

@@ -200,13 +200,20 @@ class FieldDecision(Frozen):
 
 
 class Progress(Frozen):
-    """R10: `total` counted when the history move starts, `moved` so far."""
+    """R10: `total` counted when the history move starts, `moved` so far.
+
+    The rest is the mover's own bookmark: where copying resumes, whether all
+    is copied, and whether the source's leftover copies have been removed.
+    """
 
     chats_moved: int = 0
     chats_total: int = 0
     events_moved: int = 0
     events_total: int = 0
     counted: bool = False
+    cursor: str | None = None
+    copied: bool = False
+    cleaned: bool = False
 
 
 class Unification(Frozen):

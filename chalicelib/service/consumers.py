@@ -39,7 +39,8 @@ class Consumers:
         members end their stale proposals (R7.6)."""
         unification = record.unification()
         if unification is not None:
-            if unification.status is Status.RUNNING:
+            p = unification.progress
+            if unification.status is Status.RUNNING or (unification.status is Status.COMPLETED and not p.cleaned):
                 move_history_step(self.deps, unification.id)
             return
         login = record.login()

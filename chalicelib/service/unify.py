@@ -83,37 +83,52 @@ def prepare_unification(
 
 
 def move_history_step(deps: Deps, unification_id: str, max_chunks: int = 50) -> Unification | None:
-    """Advance a running unification's history move; safe to run any number of times.
+    """Advance a unification's history move; safe to run any number of times (R3.3, R10).
 
-    Counts the source's history once (R10 `total`), then moves it in chunks,
-    recording progress after each, and finally completes the record and
-    stops the member's reads from looking at the source (R3.3).
+    1. count the source's chats and events once (`total`);
+    2. copy them into the member's partition in chunks, from a bookmark kept
+       on the record with the progress (a repeated chunk rewrites the same
+       items);
+    3. complete: the record reads `completed` and the member stops reading
+       the source's partition, all in one transaction;
+    4. remove the source's now-unreachable copies.
     """
-    store, clock = deps.store, deps.clock
+    store = deps.store
     for _ in range(max_chunks):
         record = store.get_unification(unification_id)
-        if record is None or record.status is not Status.RUNNING:
-            return record
-        source_id, target_id = record.source_user_id, record.target_user_id
-        if not record.progress.counted:
-            chats, events = store.count_history(source_id)
-            progress = Progress(chats_total=chats, events_total=events, counted=True)
-            with contextlib.suppress(w.WriteConflict):  # counted by another worker
-                store.commit([w.SaveUnification(record.changed(clock.now(), progress=progress), record.version)])
-            continue
-        chats, events = store.move_history_chunk(source_id, target_id, deps.settings.move_chunk_size)
-        if chats == 0 and events == 0:
-            return retrying(lambda: _complete(deps, unification_id))
+        if record is None:
+            return None
         p = record.progress
-        progress = p.model_copy(
-            update={
-                "chats_moved": min(p.chats_total, p.chats_moved + chats),
-                "events_moved": min(p.events_total, p.events_moved + events),
-            }
-        )
-        with contextlib.suppress(w.WriteConflict):  # another worker recorded progress; the items moved anyway
-            store.commit([w.SaveUnification(record.changed(clock.now(), progress=progress), record.version)])
+        if record.status is Status.COMPLETED and p.counted and not p.cleaned:
+            _clean(deps, record)
+            continue
+        if record.status is not Status.RUNNING:
+            return record
+        if not p.counted:
+            chats, events = store.count_history(record.source_user_id)
+            _save_progress(deps, record, Progress(chats_total=chats, events_total=events, counted=True))
+        elif p.copied:
+            retrying(lambda: _complete(deps, unification_id))
+        else:
+            chats, events, cursor = store.copy_history_chunk(
+                record.source_user_id, record.target_user_id, p.cursor, deps.settings.move_chunk_size
+            )
+            progress = p.model_copy(
+                update={
+                    "chats_moved": min(p.chats_total, p.chats_moved + chats),
+                    "events_moved": min(p.events_total, p.events_moved + events),
+                    "cursor": cursor,
+                    "copied": cursor is None,
+                }
+            )
+            _save_progress(deps, record, progress)
     return store.get_unification(unification_id)
+
+
+def _save_progress(deps: Deps, record: Unification, progress: Progress) -> None:
+    # A conflict means another worker advanced it; the next round re-reads the record.
+    with contextlib.suppress(w.WriteConflict):
+        deps.store.commit([w.SaveUnification(record.changed(deps.clock.now(), progress=progress), record.version)])
 
 
 def _complete(deps: Deps, unification_id: str) -> Unification | None:
@@ -132,11 +147,13 @@ def _complete(deps: Deps, unification_id: str) -> Unification | None:
     target = store.get_user(record.target_user_id)
     if target is not None and record.source_user_id in target.moving_sources:
         remaining = tuple(s for s in target.moving_sources if s != record.source_user_id)
-        writes.append(
-            w.SaveUser(
-                target.model_copy(update={"moving_sources": remaining, "version": target.version + 1}),
-                target.version,
-            )
-        )
+        writes.append(w.SaveUser(target.model_copy(update={"moving_sources": remaining}), target.version))
     store.commit(writes)
     return done
+
+
+def _clean(deps: Deps, record: Unification) -> None:
+    """Delete the source's copies; nothing reads them once the move has completed."""
+    while deps.store.delete_history_chunk(record.source_user_id, deps.settings.move_chunk_size):
+        pass
+    _save_progress(deps, record, record.progress.model_copy(update={"cleaned": True}))

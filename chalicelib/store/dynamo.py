@@ -25,6 +25,7 @@ from .codec import Item, from_wire, to_wire
 T = TypeVar("T")
 MAX_TRANSACTION_ITEMS = 100
 BATCH_WRITE_SIZE = 25
+HISTORY_PREFIXES = ("C#", "E#")
 RETRYABLE_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
@@ -312,30 +313,56 @@ class DynamoStore:
             counts.append(total)
         return counts[0], counts[1]
 
-    def move_history_chunk(self, source_id: str, target_id: str, limit: int) -> tuple[int, int]:
-        """Move up to `limit` chats/events from the source's partition to the target's.
+    def copy_history_chunk(
+        self, source_id: str, target_id: str, cursor: str | None, limit: int
+    ) -> tuple[int, int, str | None]:
+        """Copy up to `limit` chats/events of the source's partition into the target's.
 
-        Copies first, deletes after, so an interruption leaves an item in
-        both places (listed once, since reads de-duplicate) and never in
-        neither. Returns (chats moved, events moved); (0, 0) means done.
+        Resumes after `cursor`; returns (chats copied, events copied, next
+        cursor), the cursor None once everything is copied. Copies keep their
+        keys, so copying a chunk twice writes the same items.
         """
-        moved = []
+        state = decode_cursor(cursor) or {"p": 0}
+        phase, start_key = int(state.get("p", 0)), state.get("k")
+        copied = [0, 0]
         remaining = limit
-        for prefix in ("C#", "E#"):
-            if remaining <= 0:
-                moved.append(0)
-                continue
+        while phase < len(HISTORY_PREFIXES) and remaining > 0:
+            kwargs = self._prefix_query(
+                f"USER#{source_id}", HISTORY_PREFIXES[phase], ConsistentRead=True, Limit=remaining
+            )
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            raw = self.client.query(TableName=self.table, **kwargs)
+            items = raw.get("Items", [])
+            for item in items:
+                item["PK"] = {"S": f"USER#{target_id}"}
+                item["movedFrom"] = {"S": source_id}
+            self.batch_write([{"PutRequest": {"Item": item}} for item in items])
+            copied[phase] += len(items)
+            remaining -= len(items)
+            start_key = raw.get("LastEvaluatedKey")
+            if start_key is None:
+                phase += 1
+        if phase >= len(HISTORY_PREFIXES):
+            return copied[0], copied[1], None
+        return copied[0], copied[1], encode_cursor({"p": phase, "k": start_key} if start_key else {"p": phase})
+
+    def delete_history_chunk(self, user_id: str, limit: int) -> int:
+        """Delete up to `limit` chats/events from the user's partition; 0 when none are left."""
+        deleted = 0
+        for prefix in HISTORY_PREFIXES:
             raw = self.client.query(
                 TableName=self.table,
-                **self._prefix_query(f"USER#{source_id}", prefix, ConsistentRead=True, Limit=remaining),
+                **self._prefix_query(
+                    f"USER#{user_id}", prefix, ConsistentRead=True, Limit=limit - deleted, ProjectionExpression="PK, SK"
+                ),
             )
-            items = [from_wire(i) for i in raw.get("Items", [])]
-            copies = [{**item, "PK": f"USER#{target_id}", "movedFrom": source_id} for item in items]
-            self.batch_write([{"PutRequest": {"Item": to_wire(c)}} for c in copies])
-            self.batch_write([{"DeleteRequest": {"Key": to_wire({"PK": i["PK"], "SK": i["SK"]})}} for i in items])
-            moved.append(len(items))
-            remaining -= len(items)
-        return moved[0], moved[1]
+            keys = raw.get("Items", [])
+            self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+            deleted += len(keys)
+            if deleted >= limit:
+                break
+        return deleted
 
     def batch_write(self, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem in groups of 25, resending unprocessed items with backoff."""

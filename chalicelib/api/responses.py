@@ -1,0 +1,282 @@
+"""Response shapes of API.md as pydantic models: the OpenAPI document's answers.
+
+`views.py` builds the answers (plain dicts); these models only describe them, so
+the document says exactly what the service sends. A unit test validates views'
+output against them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import SkipJsonSchema
+
+Timestamp = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
+        description="ISO 8601 UTC with milliseconds",
+        examples=["2026-11-28T17:00:00.000Z"],
+    ),
+]
+Cursor = Annotated[str | None, Field(description="opaque; null on the last page; URL-encode it to send it back")]
+ProfileValue = str | int | float | bool
+UserType = Literal["anonymous", "lead", "member"]
+ChannelName = Literal["web", "line", "instagram", "csv", "api"]
+Trigger = Literal["login", "manager_edit", "csv_import", "open_api"]
+UnificationStatus = Literal["pending_approval", "deferred", "running", "completed", "rejected", "cancelled"]
+ErrorCode = Literal[
+    "invalid_request",
+    "unauthorized",
+    "not_found",
+    "unification_not_allowed",
+    "already_delivered",
+    "user_unified",
+    "invalid_state",
+    "payload_too_large",
+    "unsupported_media_type",
+    "method_not_allowed",
+    "unavailable",
+    "internal_error",
+]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# objects ---------------------------------------------------------------------------
+
+
+class User(Out):
+    id: str
+    type: UserType
+    memberId: str | None
+    displayName: str
+    veilIds: list[str]
+    channel: ChannelName
+    profile: dict[str, ProfileValue] = Field(
+        description="name, mobileNumber, email, companyName and custom keys (letters, digits, _; up to 64 chars)"
+    )
+    verifiedFields: list[str]
+    unsubscribeEmail: bool
+    unsubscribeTexting: bool
+    unifiedInto: str | None
+    unifiedAt: Timestamp | None
+    pendingUnifications: list[str] = Field(description="open (pending_approval, deferred) unifications naming it")
+    externalId: str | None = Field(description="the messenger's id of a LINE / Instagram user")
+    avatarUrl: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    lastSeenAt: Timestamp | None
+
+
+class FieldDecision(Out):
+    field: str
+    winner: Literal["source", "target"]
+    rule: Literal["has_value", "verified", "member", "recent"]
+
+
+class Moved(Out):
+    moved: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class Progress(Out):
+    chats: Moved
+    events: Moved
+
+
+class Unification(Out):
+    id: str
+    sourceUserId: str
+    targetUserId: str
+    targetMemberId: str
+    trigger: Trigger
+    status: UnificationStatus
+    matchedOn: list[str]
+    fieldDecisions: list[FieldDecision] = Field(description="a preview while pending_approval or deferred (R3.6)")
+    progress: Progress
+    reason: str | None
+    createdAt: Timestamp
+    approvedAt: Timestamp | None
+    completedAt: Timestamp | None
+
+
+class Session(Out):
+    id: str
+    expiresAt: Timestamp
+    loggedIn: bool
+
+
+class Message(Out):
+    id: str
+    chatId: str
+    personType: Literal["user", "manager"]
+    personId: str
+    personName: str
+    text: str
+    createdAt: Timestamp
+
+
+class Chat(Out):
+    id: str
+    userId: str
+    channel: ChannelName
+    createdAt: Timestamp
+    messages: list[Message]
+
+
+class Event(Out):
+    id: str
+    userId: str
+    name: str
+    properties: dict[str, Any]
+    createdAt: Timestamp
+
+
+class Delivery(Out):
+    campaignId: str
+    userId: str
+    deliveredAt: Timestamp
+
+
+class FieldProblem(Out):
+    field: str
+    problem: str
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def absent(description: str) -> Any:
+    """A detail that is left out (never null) when it does not apply."""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
+class ErrorDetail(Out):
+    code: ErrorCode
+    message: str
+    field: str | SkipJsonSchema[None] = absent("the parameter or profile key at fault")
+    fields: list[FieldProblem | str] | SkipJsonSchema[None] = absent("the fields at fault")
+    unifiedInto: str | SkipJsonSchema[None] = absent("with user_unified: the user it was unified into")
+
+
+class ErrorBody(Out):
+    error: ErrorDetail
+
+
+class ImportRowError(Out):
+    row: int = Field(ge=2, description="line number in the file; the header is line 1")
+    message: str
+
+
+class ImportResult(Out):
+    rows: int = Field(ge=0, description="data rows read, bad rows included")
+    members: int = Field(ge=0)
+    leads: int = Field(ge=0)
+    candidates: list[Unification]
+    errors: list[ImportRowError]
+
+
+# answers --------------------------------------------------------------------------
+
+
+class Health(Out):
+    status: Literal["ok"]
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """This document."""
+
+
+class BootOut(Out):
+    veilId: str
+    sessionToken: str
+    session: Session
+    user: User
+    unification: Unification | None
+
+
+class SessionOut(Out):
+    session: Session
+    user: User
+
+
+class LoginOut(Out):
+    session: Session
+    user: User
+    unification: Unification | None
+
+
+class EventOut(Out):
+    event: Event
+
+
+class ChatStarted(Out):
+    chat: Chat
+    message: Message
+
+
+class MessageOut(Out):
+    message: Message
+
+
+class UserOut(Out):
+    user: User
+
+
+class UserResolved(Out):
+    user: User
+    resolvedFrom: str | None = Field(description="the id asked for, when it was unified into this user (R3.5)")
+
+
+class UserWithCandidate(Out):
+    user: User
+    unificationCandidate: Unification | None
+
+
+class UserList(Out):
+    users: list[User]
+
+
+class ChatPage(Out):
+    chats: list[Chat]
+    nextCursor: Cursor
+
+
+class EventPage(Out):
+    events: list[Event]
+    nextCursor: Cursor
+
+
+class DeliveryPage(Out):
+    deliveries: list[Delivery]
+    nextCursor: Cursor
+
+
+class DeliveryOut(Out):
+    delivery: Delivery
+
+
+class UnificationOut(Out):
+    unification: Unification
+
+
+class UnificationPage(Out):
+    unifications: list[Unification]
+    nextCursor: Cursor
+
+
+class ImportOut(Out):
+    model_config = ConfigDict(populate_by_name=True)
+
+    result: ImportResult = Field(alias="import")
+
+
+class MessengerOut(Out):
+    user: User
+    chat: Chat
+    message: Message
