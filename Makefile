@@ -23,6 +23,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
