@@ -105,9 +105,7 @@ class Unifications:
             ]
             proposal = self.candidate(source, target, Trigger.MANAGER_EDIT, shared)
             if proposal.writes:
-                self.deps.store.commit(
-                    [w.SaveUser(proposal.source, source.version), *proposal.writes], token=proposal.unification.id
-                )
+                self.deps.store.commit([w.SaveUser(proposal.source, source.version), *proposal.writes])
             return proposal.unification
 
         return retrying(once)
@@ -208,7 +206,7 @@ class Unifications:
             return self._close(record.model_copy(update={"version": expected_version}), Status.CANCELLED, reason)
         commit = prepare_unification(self.deps, source, target, record.trigger, existing=record)
         commit.record_expected = expected_version
-        store.commit(commit.writes(), token=record.id)
+        store.commit(commit.writes())
         return commit.record
 
     def _close(self, record: Unification, status: Status, reason: str | None) -> Unification:

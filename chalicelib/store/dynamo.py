@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -393,9 +394,12 @@ class DynamoStore:
         if len(actions) == 1 and "Put" in actions[0][1]:
             self._single_put(actions[0][1]["Put"], len(writes))
             return
-        kwargs: dict[str, Any] = {"TransactItems": [a for _, a in actions]}
-        if token:
-            kwargs["ClientRequestToken"] = token[:36]
+        # The token makes botocore's own resend of this very request (after a
+        # timeout whose first try did commit) a no-op instead of a conflict.
+        kwargs: dict[str, Any] = {
+            "TransactItems": [a for _, a in actions],
+            "ClientRequestToken": (token or uuid.uuid4().hex)[:36],
+        }
         try:
             self.client.transact_write_items(**kwargs)
         except ClientError as exc:
