@@ -25,6 +25,8 @@ class Settings:
     move_chunk_size: int = 200
     max_contact_matches: int = 5
     contact_blocklist: tuple[str, ...] = field(default_factory=tuple)
+    # API Gateway hands Lambda decoded path parameters; Chalice's local server does not.
+    decode_path_params: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,5 +54,6 @@ class Settings:
             default_phone_region=(text("DEFAULT_PHONE_REGION") or "JP").upper(),
             move_chunk_size=number("MOVE_CHUNK_SIZE", 200),
             max_contact_matches=number("MAX_CONTACT_MATCHES", 5),
+            decode_path_params="AWS_LAMBDA_FUNCTION_NAME" not in env,
             contact_blocklist=tuple(v.strip() for v in (text("CONTACT_BLOCKLIST") or "").split(",") if v.strip()),
         )

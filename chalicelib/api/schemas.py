@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -26,9 +29,11 @@ from ..domain.profile import validate_profile
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_CSV_BYTES = 10 * 1024 * 1024
+MAX_PROPERTIES_BYTES = 300 * 1024
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_JSON_DEPTH = 32
+LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: "²".isdigit() is true, int("²") fails
 
 ProfileIn = dict[str, StrictStr | StrictBool | StrictInt | StrictFloat | None]
 Text = Annotated[StrictStr, Field(min_length=1, max_length=10_000)]
@@ -59,6 +64,13 @@ class LoginIn(ProfileWrite):
 class EventIn(Body):
     name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
     properties: dict[str, Any] = {}
+
+    def checked(self) -> EventIn:
+        """Event properties are stored in one item: at most MAX_PROPERTIES_BYTES of JSON."""
+        size = len(json.dumps(self.properties, ensure_ascii=False).encode())
+        if size > MAX_PROPERTIES_BYTES:
+            raise PayloadTooLarge(f"event properties are limited to {MAX_PROPERTIES_BYTES} bytes of JSON")
+        return self
 
 
 class TextIn(Body):
@@ -111,18 +123,44 @@ def parse_body(raw: bytes | None, model: type[B]) -> B:
     return validate(json_object(raw), model)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """A lone \\uD800-\\uDFFF (a JSON escape can make one) anywhere: no UTF-8 store takes it."""
+    if isinstance(value, str):
+        return not value.isascii() and any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def json_object(raw: bytes | None) -> dict[str, Any]:
+    """A JSON object as RFC 8259 has it: no NaN or Infinity, numbers in range, text in Unicode."""
     raw = raw or b""
     if len(raw) > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     try:
-        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite) if raw.strip() else {}
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidRequest("the body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object")
     if _depth(data) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    if _has_lone_surrogate(data):
+        raise InvalidRequest("the body has a lone UTF-16 surrogate (\\uD800-\\uDFFF) in a string")
     return data
 
 
@@ -150,7 +188,7 @@ def limit_of(params: Mapping[str, str] | None) -> int:
     raw = (params or {}).get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
     return int(raw)
 
@@ -182,12 +220,28 @@ def only_params(params: Mapping[str, str] | None, allowed: set[str]) -> dict[str
 
 
 def content_type(headers: Mapping[str, str]) -> tuple[str, str | None]:
-    """(media type, charset) of the request."""
+    """(media type, charset) of the request; a charset must name a text encoding."""
     raw = headers.get("content-type") or headers.get("Content-Type") or ""
     media, _, rest = raw.partition(";")
     charset = None
     for param in rest.split(";"):
         key, _, value = param.partition("=")
         if key.strip().lower() == "charset" and value.strip():
-            charset = value.strip().strip('"')
+            charset = value.strip().strip('"') or None
+    if charset is not None and _binary_codec(charset):
+        raise InvalidRequest(f"charset {charset!r} is not a text encoding", field="charset")
     return media.strip().lower(), charset
+
+
+def _binary_codec(name: str) -> bool:
+    """rot13, base64, hex, zlib...: codecs Python knows that turn bytes into bytes, not text.
+    Names Python does not know are left to the reader (imports know Japanese aliases)."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    try:
+        "".encode(name)
+    except LookupError:
+        return True
+    return False

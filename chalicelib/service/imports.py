@@ -28,23 +28,41 @@ class ImportResult:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
-def detect_encoding(body: bytes, charset: str | None) -> str:
-    """R8.2: a declared charset wins; else a BOM or valid UTF-8 means UTF-8; else CP932."""
-    if charset:
-        try:
-            name = codecs.lookup(charset).name
-        except LookupError as exc:
-            raise InvalidRequest(f"unknown charset {charset!r}") from exc
-        return "utf-8-sig" if name == "utf-8" else name
-    if body.startswith(UTF8_BOM):
-        return "utf-8-sig"
-    decoder = codecs.getincrementaldecoder("utf-8")()
+# Names Japanese software gives to what is, in practice, CP932 (a superset of Shift_JIS).
+CP932_NAMES = {"shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "cp932", "ms932"}
+
+
+def decodes_as(body: bytes, encoding: str) -> bool:
+    """Whether the whole body is valid text in `encoding`, checked chunk by chunk."""
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
         for start in range(0, len(body), CHUNK):
             decoder.decode(body[start : start + CHUNK], final=start + CHUNK >= len(body))
     except UnicodeDecodeError:
-        return "cp932"
-    return "utf-8"
+        return False
+    return True
+
+
+def detect_encoding(body: bytes, charset: str | None) -> str:
+    """R8.2: a declared charset wins; else a BOM or valid UTF-8 means UTF-8; else CP932.
+
+    The body is checked to decode fully before any row is imported, so a bad
+    byte never leaves half a file imported.
+    """
+    if charset:
+        label = charset.strip().lower()
+        try:
+            name = "cp932" if label in CP932_NAMES else codecs.lookup(label).name
+        except LookupError as exc:
+            raise InvalidRequest(f"unknown charset {charset!r}") from exc
+        encoding = "utf-8-sig" if name == "utf-8" else name
+    elif body.startswith(UTF8_BOM):
+        encoding = "utf-8-sig"
+    else:
+        encoding = "utf-8" if decodes_as(body, "utf-8") else "cp932"
+    if not decodes_as(body, encoding):
+        raise InvalidRequest(f"the file is not valid {encoding} text")
+    return encoding
 
 
 def numbered_rows(body: bytes, encoding: str) -> Iterator[tuple[int, list[str]]]:

@@ -12,7 +12,7 @@ from ..domain.contacts import CONTACT_FIELDS
 from ..domain.errors import InvalidRequest, InvalidState, NotFound
 from ..domain.matching import choose_target_member, is_junk
 from ..domain.merge import decide_fields
-from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User, UserType
+from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User
 from ..domain.rules import require_unification_allowed, why_not_allowed
 from ..store.dynamo import Page, decode_cursor, encode_cursor
 from .deps import Deps
@@ -167,11 +167,15 @@ class Unifications:
             now = self.deps.clock.now()
             approved = record.model_copy(update={"approved_at": now})
             source = require_user(self.deps.store, record.source_user_id)
+            target = require_user(self.deps.store, record.target_user_id)
+            reason = why_not_allowed(source, target)
+            if reason is not None:
+                return self._close(record, Status.CANCELLED, reason)
             if source.visited:
                 deferred = approved.changed(now, status=Status.DEFERRED)
                 self.deps.store.commit([w.SaveUnification(deferred, record.version)])
                 return self.with_preview([deferred])[0]
-            return self._run(approved, record.version, source)
+            return self._run(approved, record.version, source, target)
 
         return retrying(once)
 
@@ -190,7 +194,9 @@ class Unifications:
             raise InvalidState(f"unification {unification_id} is {record.status.value}, not pending_approval")
         return record
 
-    def _run(self, record: Unification, expected_version: int, source: User | None = None) -> Unification:
+    def _run(
+        self, record: Unification, expected_version: int, source: User | None = None, target: User | None = None
+    ) -> Unification:
         """Carry out an approved unification, or cancel it if no longer allowed (R7.6).
 
         The record is written over `expected_version` in the same transaction,
@@ -198,10 +204,8 @@ class Unifications:
         """
         store = self.deps.store
         source = source or require_user(store, record.source_user_id)
-        target = require_user(store, record.target_user_id)
+        target = target or require_user(store, record.target_user_id)
         reason = why_not_allowed(source, target)
-        if reason is None and target.type is not UserType.MEMBER:
-            reason = "the target is not a member"
         if reason is not None:
             return self._close(record.model_copy(update={"version": expected_version}), Status.CANCELLED, reason)
         commit = prepare_unification(self.deps, source, target, record.trigger, existing=record)
@@ -281,8 +285,6 @@ class Unifications:
                 source = require_user(store, record.source_user_id)
                 target = require_user(store, record.target_user_id)
                 reason = why_not_allowed(source, target)
-                if reason is None and target.type is not UserType.MEMBER:
-                    reason = "the target is not a member"
                 if reason is None:
                     return False
                 self._close(record, Status.CANCELLED, reason)

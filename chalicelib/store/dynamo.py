@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from ..domain import writes as w
-from ..domain.errors import InvalidRequest
+from ..domain.errors import InvalidRequest, PayloadTooLarge
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
 from . import codec
 from .codec import Item, from_wire, to_wire
@@ -44,12 +44,30 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if cursor is None:
         return None
     try:
-        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        state: Any = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error, UnicodeError) as exc:
         raise InvalidRequest("cursor is not one this service handed out", field="cursor") from exc
-    if not isinstance(state, dict) or not isinstance(state.get("p", 0), int):
+    valid = (
+        isinstance(state, dict)
+        and isinstance(state.get("p", 0), int)
+        and isinstance(state.get("o", []), list)
+        and all(isinstance(o, str) for o in state.get("o", []))
+        and isinstance(state.get("s", {}), dict)
+        and all(isinstance(v, str) for v in state.get("s", {}).values())
+    )
+    if not valid:
         raise InvalidRequest("cursor is not one this service handed out", field="cursor")
-    return state
+    return dict(state)
+
+
+def _raise_if_too_large(exc: ClientError) -> None:
+    """DynamoDB's 400 KB item limit, as the contract's 413."""
+    error = exc.response.get("Error", {})
+    if error.get("Code") == "ValidationException" and "size" in str(error.get("Message", "")).lower():
+        raise PayloadTooLarge("the record would exceed DynamoDB's 400 KB item size") from exc
+    reasons = exc.response.get("CancellationReasons") or []
+    if any(r.get("Code") == "ValidationError" and "size" in str(r.get("Message", "")).lower() for r in reasons):
+        raise PayloadTooLarge("the record would exceed DynamoDB's 400 KB item size") from exc
 
 
 class DynamoStore:
@@ -150,21 +168,24 @@ class DynamoStore:
     def query_partitions(self, owner_ids: Sequence[str], prefix: str, cursor: str | None, limit: int) -> Page[Item]:
         """One page of `prefix` items across owners, read one owner after another.
 
-        Used for a member whose unified sources' history is still moving in
-        (R3.3): sources first, then the member, so an item moved mid-read is
-        seen twice (and de-duplicated) rather than missed.
+        For a member whose unified sources' history is still moving in (R3.3)
+        the owners are the sources, then the member. Sources are read first
+        and copies are only ever made of items a source still holds, so no
+        item drops out of view; a copy in the member's partition (`movedFrom`)
+        is skipped when its original was already listed (up to the source's
+        high-water mark carried in the cursor), so paging lists each item once.
+        A cursor can only narrow the owners the caller allows, never add one.
         """
-        state = decode_cursor(cursor) or {"p": 0}
-        phase = int(state.get("p", 0))
+        state = decode_cursor(cursor) or {}
+        remaining = [o for o in state.get("o", owner_ids) if o in owner_ids]
         start_key = state.get("k")
-        if phase >= len(owner_ids) or phase < 0:
-            return Page([], None)
+        listed: dict[str, str] = dict(state.get("s", {}))
+        if start_key is not None and not isinstance(start_key, dict):
+            raise InvalidRequest("cursor is not one this service handed out", field="cursor")
         items: list[Item] = []
-        seen: set[str] = set()
-        while phase < len(owner_ids) and len(items) < limit:
-            kwargs = self._prefix_query(
-                f"USER#{owner_ids[phase]}", prefix, ConsistentRead=True, Limit=limit - len(items)
-            )
+        while remaining and len(items) < limit:
+            owner = remaining[0]
+            kwargs = self._prefix_query(f"USER#{owner}", prefix, ConsistentRead=True, Limit=limit - len(items))
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
             try:
@@ -175,15 +196,23 @@ class DynamoStore:
                 raise
             for wire_item in raw.get("Items", []):
                 item = from_wire(wire_item)
-                if item["SK"] not in seen:
-                    seen.add(item["SK"])
-                    items.append(item)
+                origin = item.get("movedFrom")
+                if origin in listed and str(item["SK"]) <= listed[str(origin)]:
+                    continue  # its original was listed from the source's partition
+                items.append(item)
+                if owner != owner_ids[-1]:
+                    listed[owner] = str(item["SK"])
             start_key = raw.get("LastEvaluatedKey")
             if start_key is None:
-                phase, start_key = phase + 1, None
-        if phase >= len(owner_ids):
+                if owner != owner_ids[-1]:
+                    listed[owner] = "\uffff"
+                remaining, start_key = remaining[1:], None
+        if not remaining:
             return Page(items, None)
-        return Page(items, encode_cursor({"p": phase, "k": start_key} if start_key else {"p": phase}))
+        next_state: dict[str, Any] = {"o": remaining, "s": listed}
+        if start_key:
+            next_state["k"] = start_key
+        return Page(items, encode_cursor(next_state))
 
     def chats_of(self, owner_ids: Sequence[str], cursor: str | None, limit: int) -> Page[Chat]:
         """A page of the chats listed under these owners (de-duplicated)."""
@@ -404,6 +433,7 @@ class DynamoStore:
             self.client.transact_write_items(**kwargs)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
+            _raise_if_too_large(exc)
             if code != "TransactionCanceledException":
                 if code in RETRYABLE_CODES | {"TransactionInProgressException"}:
                     raise w.WriteConflict(["TransactionConflict"] * len(writes)) from exc
@@ -422,6 +452,7 @@ class DynamoStore:
         try:
             self.client.put_item(**put)
         except ClientError as exc:
+            _raise_if_too_large(exc)
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise w.WriteConflict(["ConditionalCheckFailed"] * n_writes) from exc
             raise

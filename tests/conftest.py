@@ -1,0 +1,64 @@
+"""Shared by every test layer: the credentials the service is started with, and
+an AWS environment that can never reach a real account."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The keys a test service is configured with (API.md, "Running it locally")."""
+
+    access_key: str = "test-access-key"
+    access_secret: str = "test-access-secret"
+    plugin_key: str = "test-plugin-key"
+    member_hash_secret: str = "test-member-hash-secret"
+
+    def member_hash(self, member_id: str) -> str:
+        """R5.4: hex HMAC-SHA256(secret, memberId)."""
+        return hmac.new(self.member_hash_secret.encode(), member_id.encode(), hashlib.sha256).hexdigest()
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"X-Access-Key": self.access_key, "X-Access-Secret": self.access_secret}
+
+    @property
+    def plugin_headers(self) -> dict[str, str]:
+        return {"X-Plugin-Key": self.plugin_key}
+
+    def service_env(self) -> dict[str, str]:
+        """The variables a service under test reads (MEMBER_HASH_SECRET only where a test sets it)."""
+        return {"ACCESS_KEY": self.access_key, "ACCESS_SECRET": self.access_secret, "PLUGIN_KEY": self.plugin_key}
+
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+@pytest.fixture(scope="session")
+def credentials() -> Credentials:
+    return Credentials()
+
+
+@pytest.fixture(scope="session")
+def fake_aws() -> Iterator[dict[str, str]]:
+    """Fake AWS credentials and region; no profile or endpoint leaks in from the machine."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "DYNAMODB_ENDPOINT_URL"):
+            patch.delenv(name, raising=False)
+        for name, value in FAKE_AWS_ENV.items():
+            patch.setenv(name, value)
+        yield dict(FAKE_AWS_ENV)

@@ -1,0 +1,364 @@
+"""The deployable template, built by the code `make package` runs, read back and checked (issue 5).
+
+Each stage in .chalice/config.json is built once per session into a temporary
+directory with the real `chalice package`. The Lambda wheels are cached in
+dist/.cache/wheels/ (keyed by requirements.txt), so only the first run on a
+machine downloads them from the package registry; that run also leaves
+`make package` able to work offline.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import platform
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
+
+from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES
+from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE_BUDGET_ZIPPED = 6_000_000  # bytes; 3.8 MB at the time of writing
+BUNDLE_BUDGET_UNPACKED = 25_000_000
+
+
+def load_build() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("infra_build", ROOT / "infra" / "build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+build = load_build()
+STAGES = sorted(json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"])
+
+
+@pytest.fixture(scope="session", params=STAGES)
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    out = tmp_path_factory.mktemp(f"dist-{request.param}")
+    return build.package(request.param, out=out, cache=ROOT / "dist" / ".cache")
+
+
+@pytest.fixture(scope="session")
+def chalice_app() -> Any:
+    return build.load_app()
+
+
+def template_of(built: Any) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(built.template.read_text())
+    return loaded
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def only(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    found = resources_of(template, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def get_att(resource: str, attribute: str = "Arn") -> dict[str, Any]:
+    return {"Fn::GetAtt": [resource, attribute]}
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of(template, "AWS::Serverless::Function")
+
+
+# lint -------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_finds_no_errors(built: Any) -> None:
+    matches = lint_file(built.template, config=ManualArgs(regions=["us-east-1", "ap-northeast-1"]))
+    errors = [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
+
+
+# the table --------------------------------------------------------------------------------
+
+
+def test_table_is_rendered_from_the_schema_the_local_stack_uses(built: Any) -> None:
+    template = template_of(built)
+    name, table = only(template, "AWS::DynamoDB::Table")
+    schema = table_definition(table["Properties"]["TableName"])
+    props = table["Properties"]
+
+    assert props["KeySchema"] == schema["KeySchema"]
+    assert props["AttributeDefinitions"] == schema["AttributeDefinitions"]
+    assert props["GlobalSecondaryIndexes"] == schema["GlobalSecondaryIndexes"]
+    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2", "gsi3"]
+    assert props["BillingMode"] == schema["BillingMode"]
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+    stage_env = build.stage_environment(build.chalice_config(), built.stage)
+    assert props["TableName"] == stage_env["TABLE_NAME"]
+    for fn in functions(template).values():
+        assert fn["Properties"]["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": name}
+
+
+# the functions ----------------------------------------------------------------------------
+
+
+def test_api_function_serves_every_route_behind_api_gateway(built: Any, chalice_app: Any) -> None:
+    template = template_of(built)
+    api = template["Resources"]["APIHandler"]
+    assert api["Type"] == "AWS::Serverless::Function"
+    assert api["Properties"]["Handler"] == "app.app"
+    assert api["Properties"]["Timeout"] <= 29  # API Gateway gives up at 29 s
+
+    _, rest = only(template, "AWS::Serverless::Api")
+    paths = rest["Properties"]["DefinitionBody"]["paths"]
+    assert set(paths) == set(chalice_app.routes)
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            if method == "options":
+                continue
+            uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            assert "${APIHandler.Arn}" in uri, (path, method)
+
+    _, permission = only(template, "AWS::Lambda::Permission")
+    assert permission["Properties"]["FunctionName"] == {"Ref": "APIHandler"}
+    assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+
+
+def test_stream_consumer_is_mapped_to_the_stream_with_bounded_retries_and_a_failure_queue(built: Any) -> None:
+    template = template_of(built)
+    table, _ = only(template, "AWS::DynamoDB::Table")
+    queue_name, queue = only(template, "AWS::SQS::Queue")
+    consumer = template["Resources"]["StreamConsumer"]
+    assert consumer["Properties"]["Handler"] == "app.stream_consumer"
+    assert "Events" not in consumer["Properties"]  # the mapping below is the only trigger
+
+    _, mapping = only(template, "AWS::Lambda::EventSourceMapping")
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == get_att(table, "StreamArn")
+    assert props["FunctionName"] == {"Ref": "StreamConsumer"}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 would mean forever
+    assert 60 <= props["MaximumRecordAgeInSeconds"] <= 24 * 3600  # -1 would mean until the stream drops it
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["DestinationConfig"] == {"OnFailure": {"Destination": get_att(queue_name)}}
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+    _, alarm = only(template, "AWS::CloudWatch::Alarm")
+    assert alarm["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": get_att(queue_name, "QueueName")}]
+
+
+def test_every_scheduled_handler_is_scheduled(built: Any, chalice_app: Any) -> None:
+    from chalice.app import ScheduledEventConfig
+    from chalice.utils import to_cfn_resource_name
+
+    template = template_of(built)
+    expected = {
+        to_cfn_resource_name(s.name): (s.handler_string, build.schedule_expression(s.schedule_expression))
+        for s in chalice_app.event_sources
+        if isinstance(s, ScheduledEventConfig)
+    }
+    assert expected, "app.py has scheduled handlers"
+    scheduled = {
+        name: (fn["Properties"]["Handler"], event["Properties"]["Schedule"])
+        for name, fn in functions(template).items()
+        for event in fn["Properties"].get("Events", {}).values()
+        if event["Type"] == "Schedule"
+    }
+    assert scheduled == expected
+
+
+def test_every_function_has_its_name_log_group_and_no_plain_secret(built: Any) -> None:
+    template = template_of(built)
+    for name, fn in functions(template).items():
+        props = fn["Properties"]
+        assert props["FunctionName"].startswith(f"unification-{built.stage}")
+        log_group = template["Resources"][f"{name}LogGroup"]
+        assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{props['FunctionName']}"
+        assert log_group["Properties"]["RetentionInDays"] > 0
+        assert f"{name}LogGroup" in fn["DependsOn"]
+
+        variables = props["Environment"]["Variables"]
+        assert not set(variables) & set(SECRET_NAMES), name
+        assert variables[PATH_VARIABLE] == f"/unification/{built.stage}/"
+    assert "Policies" not in json.dumps([f["Properties"] for f in functions(template).values()])
+
+
+# IAM ---------------------------------------------------------------------------------------
+
+
+def statements_of(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_iam_reaches_only_this_table_its_stream_its_queue_and_its_secrets(built: Any) -> None:
+    template = template_of(built)
+    table, _ = only(template, "AWS::DynamoDB::Table")
+    queue, _ = only(template, "AWS::SQS::Queue")
+    log_groups = set(resources_of(template, "AWS::Logs::LogGroup"))
+    ssm_path = f"parameter/unification/{built.stage}/*"
+    table_resources = [get_att(table), {"Fn::Sub": f"${{{table}.Arn}}/index/*"}]
+    stream_resources = [get_att(table, "StreamArn"), {"Fn::Sub": f"${{{table}.Arn}}/stream/*"}]
+
+    roles = resources_of(template, "AWS::IAM::Role")
+    used = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions(template).values()}
+    assert used == set(roles)
+
+    actions_by_role: dict[str, set[str]] = {}
+    for role_name, role in roles.items():
+        actions = actions_by_role.setdefault(role_name, set())
+        for statement in statements_of(role):
+            assert statement["Effect"] == "Allow"
+            resources = as_list(statement["Resource"])
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, action
+                actions.add(action)
+                service = action.split(":")[0]
+                for resource in resources:
+                    assert not isinstance(resource, str), f"{action} on a literal ARN: {resource}"
+                    if service == "dynamodb":
+                        assert resource in table_resources + stream_resources, (action, resource)
+                    elif service == "sqs":
+                        assert resource == get_att(queue), (action, resource)
+                    elif service == "ssm":
+                        assert action == "ssm:GetParameters"
+                        assert resource["Fn::Sub"].endswith(ssm_path), resource
+                    elif service == "logs":
+                        assert resource["Fn::GetAtt"][0] in log_groups, resource
+                    else:
+                        pytest.fail(f"unexpected permission {action}")
+
+    consumer_role = template["Resources"]["StreamConsumer"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    api_role = template["Resources"]["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert consumer_role != api_role
+    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "sqs:SendMessage"} <= actions_by_role[consumer_role]
+    assert not {"dynamodb:GetRecords", "sqs:SendMessage"} & actions_by_role[api_role]
+    assert "dynamodb:Scan" not in set().union(*actions_by_role.values())  # no request path scans
+
+
+# the bundle --------------------------------------------------------------------------------
+
+
+def test_bundle_is_small_and_leaves_out_what_lambda_provides(built: Any) -> None:
+    zipped, unpacked = built.bundle_size()
+    assert zipped < BUNDLE_BUDGET_ZIPPED, f"{zipped / 1e6:.1f} MB zipped"
+    assert unpacked < BUNDLE_BUDGET_UNPACKED, f"{unpacked / 1e6:.1f} MB unpacked"
+    with zipfile.ZipFile(built.bundle) as archive:
+        names = archive.namelist()
+    tops = {n.split("/", 1)[0] for n in names}
+    assert {"app.py", "chalicelib", "pydantic", "pydantic_core", "phonenumbers", "email_validator"} <= tops
+    assert not {t for t in tops if t.split("-")[0] in {"boto3", "botocore", "s3transfer", "moto"}}
+    assert not [n for n in names if n.startswith(build.PRUNED) or "__pycache__" in n]
+
+
+def test_requirements_come_from_pyproject_pinned_without_boto3(built: Any) -> None:
+    lines = [line for line in built.requirements.read_text().splitlines() if not line.startswith("#")]
+    names = {line.split("==")[0] for line in lines}
+    assert all("==" in line for line in lines)
+    assert {"pydantic", "pydantic-core", "phonenumbers", "email-validator"} <= names
+    assert not names & {"boto3", "botocore", "chalice"}
+
+
+@pytest.mark.skipif(
+    not (sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11)),
+    reason="the bundle's compiled wheels are for Lambda (Linux x86_64, Python 3.11)",
+)
+def test_bundle_imports_the_app_with_only_the_runtimes_boto3(built: Any, tmp_path: Path) -> None:
+    with zipfile.ZipFile(built.bundle) as archive:
+        archive.extractall(tmp_path)
+    probe = (
+        "import app, phonenumbers, pydantic_core, sys\n"
+        "n = phonenumbers.parse('090-1234-5678', 'JP')\n"
+        "assert phonenumbers.is_valid_number(n)\n"
+        "print(phonenumbers.__file__); print(pydantic_core.__file__); print(app.__file__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(line.startswith(str(tmp_path)) for line in result.stdout.split()), result.stdout
+
+
+def test_app_uses_none_of_the_phonenumbers_data_the_bundle_leaves_out() -> None:
+    pruned_modules = {p.removesuffix(".py").removesuffix("/").split("/")[1] for p in build.PRUNED}
+    offenders = []
+    for path in [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("phonenumbers"):
+                names = {f"{node.module}.{a.name}" for a in node.names}
+            else:
+                continue
+            offenders += [
+                (path.name, n) for n in names if n.startswith("phonenumbers.") and n.split(".")[1] in pruned_modules
+            ]
+    assert offenders == []
+
+
+# the build's rules, on apps and configs made up for the purpose ----------------------------------
+
+
+def test_scheduled_handlers_added_later_are_wired_without_touching_infra() -> None:
+    from chalice.app import Chalice, Cron, Rate
+
+    later = Chalice(app_name="unification")
+
+    @later.route("/v1/health")
+    def health() -> dict[str, str]:
+        return {}
+
+    @later.lambda_function(name="stream_consumer")
+    def consume(event: Any, context: Any) -> None:
+        return None
+
+    @later.schedule(Rate(5, unit=Rate.MINUTES), name="expire_sessions")
+    def expire(event: Any) -> None:
+        return None
+
+    @later.schedule(Cron(0, 3, "*", "*", "?", "*"), name="nightly_report")
+    def nightly(event: Any) -> None:
+        return None
+
+    resources = build.merge_template(later, build.chalice_config(), "dev")["Resources"]
+    default_logs = statements_of(resources["DefaultRole"])[0]["Resource"]
+    for logical, name in (("ExpireSessions", "expire_sessions"), ("NightlyReport", "nightly_report")):
+        assert resources[logical]["Properties"]["FunctionName"] == f"unification-dev-{name}"
+        assert resources[logical]["Properties"]["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "UnificationTable"}
+        assert get_att(f"{logical}LogGroup") in default_logs
+
+
+@pytest.mark.parametrize("scope", ["top", "stage", "function"])
+def test_a_plain_secret_in_chalice_config_stops_the_build(scope: str) -> None:
+    leak = {"environment_variables": {"ACCESS_SECRET": "plain"}}
+    config: dict[str, Any] = {
+        "top": leak,
+        "stage": {"stages": {"dev": leak}},
+        "function": {"stages": {"dev": {"lambda_functions": {"api_handler": leak}}}},
+    }[scope]
+    with pytest.raises(SystemExit, match="ACCESS_SECRET"):
+        build.refuse_plain_secrets(config)
