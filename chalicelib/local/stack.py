@@ -7,6 +7,7 @@ import secrets
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,17 @@ def scheduled_event() -> dict[str, Any]:
         "resources": [],
         "detail": {},
     }
+
+
+def streams_endpoint(dynamodb_url: str | None) -> str | None:
+    """AWS serves DynamoDB Streams on its own host; emulators serve both on one."""
+    if dynamodb_url is None:
+        return None
+    parts = urllib.parse.urlsplit(dynamodb_url)
+    host = parts.hostname or ""
+    if host.startswith("dynamodb.") and host.endswith(".amazonaws.com"):
+        return parts._replace(netloc="streams." + parts.netloc).geturl()
+    return dynamodb_url
 
 
 def free_port() -> int:
@@ -107,7 +119,7 @@ class LocalStack:
         streams = boto3.client(
             "dynamodbstreams",
             region_name=s.region,
-            endpoint_url=s.dynamodb_endpoint_url,
+            endpoint_url=streams_endpoint(s.dynamodb_endpoint_url),
             config=BotoConfig(account_id_endpoint_mode="disabled"),
         )
         client = boto3.client("dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint_url)
