@@ -107,11 +107,15 @@ def type_after_contact(user_type: UserType, fields: Mapping[str, FieldValue]) ->
 
 
 def contacts_changed(before: User, after_fields: Mapping[str, FieldValue]) -> list[str]:
-    """Verified contact fields whose normalized value really changed (R6.3)."""
+    """Verified contact fields whose normalized value really changed (R6.3).
+
+    The guide: pressing Enter on an unchanged value is not an edit. Re-entering
+    the value a customer typed verifies it, but is not a change either.
+    """
     changed = []
     for field in CONTACT_FIELDS:
         old = before.fields.get(field)
         new = after_fields.get(field)
-        if new is not None and new.verified and (old is None or old.value != new.value or not old.verified):
+        if new is not None and new.verified and (old is None or old.value != new.value):
             changed.append(field)
     return changed
