@@ -28,6 +28,7 @@ from chalicelib.service.history import ChatView
 from chalicelib.service.messengers import MessengerProfile
 from chalicelib.service.retry import RetriesExhausted
 from chalicelib.service.users import Consent
+from chalicelib.store.dynamo import Page
 from chalicelib.store.streams import decode_records
 
 app = Chalice(app_name="unification")
@@ -103,8 +104,9 @@ def chat_payload(view: ChatView) -> dict[str, Any]:
     return views.chat_json(view, container().history.name_messages(view.messages))
 
 
-def page(items_key: str, items: list[Any], next_cursor: str | None) -> dict[str, Any]:
-    return {items_key: items, "nextCursor": next_cursor}
+def page(items_key: str, items: list[Any], result: Page[Any]) -> dict[str, Any]:
+    """A list answer; `resolvedFrom` names a unified user read as its member (R3.5)."""
+    return {items_key: items, "nextCursor": result.next_cursor, "resolvedFrom": result.resolved_from}
 
 
 # health ----------------------------------------------------------------------
@@ -184,7 +186,7 @@ def session_chats() -> Any:
     if req().method == "GET":
         q = params("limit", "cursor")
         result = c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q))
-        return page("chats", [chat_payload(v) for v in result.items], result.next_cursor)
+        return page("chats", [chat_payload(v) for v in result.items], result)
     b = body(s.TextIn)
     chat, message = c.history.start_chat(user, b.text)
     named = c.history.name_messages([message], known=[user])
@@ -250,7 +252,7 @@ def user(user_id: str) -> Any:
 def user_chats(user_id: str) -> dict[str, Any]:
     q = params("limit", "cursor")
     result = container().history.list_chats(user_id, s.cursor_of(q), s.limit_of(q))
-    return page("chats", [chat_payload(v) for v in result.items], result.next_cursor)
+    return page("chats", [chat_payload(v) for v in result.items], result)
 
 
 @route("/v1/users/{user_id}/events", ["GET", "POST"])
@@ -259,7 +261,7 @@ def user_events(user_id: str) -> Any:
     if req().method == "GET":
         q = params("limit", "cursor")
         result = c.history.list_events(user_id, s.cursor_of(q), s.limit_of(q))
-        return page("events", [views.event_json(e) for e in result.items], result.next_cursor)
+        return page("events", [views.event_json(e) for e in result.items], result)
     b = body(s.EventIn).checked()
     c.users.get(user_id, resolve=False)
     event = c.history.record_event(user_id, b.name, b.properties, follow=False)
@@ -272,7 +274,7 @@ def user_deliveries(user_id: str) -> Any:
     if req().method == "GET":
         q = params("limit", "cursor")
         result = c.history.list_deliveries(user_id, s.cursor_of(q), s.limit_of(q))
-        return page("deliveries", [views.delivery_json(d) for d in result.items], result.next_cursor)
+        return page("deliveries", [views.delivery_json(d) for d in result.items], result)
     b = body(s.DeliveryIn)
     delivery = c.history.deliver(user_id, b.campaignId)
     return created({"delivery": views.delivery_json(delivery)})
@@ -295,7 +297,7 @@ def unifications() -> Any:
     if req().method == "GET":
         q = params("status", "userId", "limit", "cursor")
         result = c.unifications.list(q.get("status"), q.get("userId"), s.cursor_of(q), s.limit_of(q))
-        return page("unifications", [views.unification_json(u) for u in result.items], result.next_cursor)
+        return page("unifications", [views.unification_json(u) for u in result.items], result)
     b = body(s.UnificationIn)
     return created({"unification": views.unification_json(c.unifications.propose(b.sourceUserId, b.targetUserId))})
 

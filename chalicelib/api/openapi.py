@@ -196,7 +196,7 @@ def operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
         spec["requestBody"] = {
             "required": True,
             "description": "a header line, then one row per member or lead",
-            "content": {CSV: {"schema": {"type": "string", "maxLength": s.MAX_CSV_BYTES}}},
+            "content": {CSV: {"schema": {"type": "string"}}},
         }
     elif op.body is not None:
         required = any(f.is_required() for f in op.body.model_fields.values())

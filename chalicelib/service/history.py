@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..domain import writes as w
@@ -154,23 +154,21 @@ class History:
 
     # reads (R3.3, R3.5) -----------------------------------------------------------
 
-    def _owners(self, user_id: str) -> tuple[User, list[str]]:
-        user, _ = resolve_user(self.deps.store, user_id)
-        return user, [*user.moving_sources, user.id]
-
     def list_chats(self, user_id: str, cursor: str | None, limit: int) -> Page[ChatView]:
-        user, owners = self._owners(user_id)
-        page = self.deps.store.chats_of(owners, cursor, limit)
+        """The user's chats with their messages; a unified user's are its member's (R3.3, R3.5)."""
+        user, resolved_from = resolve_user(self.deps.store, user_id)
+        page = self.deps.store.chats_of([*user.moving_sources, user.id], cursor, limit)
         views = [ChatView(chat=c, owner_id=user.id, messages=self.deps.store.list_messages(c.id)) for c in page.items]
-        return Page(views, page.next_cursor)
+        return Page(views, page.next_cursor, resolved_from)
 
     def list_events(self, user_id: str, cursor: str | None, limit: int) -> Page[Event]:
-        user, owners = self._owners(user_id)
-        return self.deps.store.events_of(owners, user.id, cursor, limit)
+        user, resolved_from = resolve_user(self.deps.store, user_id)
+        page = self.deps.store.events_of([*user.moving_sources, user.id], user.id, cursor, limit)
+        return replace(page, resolved_from=resolved_from)
 
     def list_deliveries(self, user_id: str, cursor: str | None, limit: int) -> Page[Delivery]:
-        user, _ = resolve_user(self.deps.store, user_id)
-        return self.deps.store.list_deliveries(user.id, cursor, limit)
+        user, resolved_from = resolve_user(self.deps.store, user_id)
+        return replace(self.deps.store.list_deliveries(user.id, cursor, limit), resolved_from=resolved_from)
 
     def name_messages(self, messages: list[Message], known: Sequence[User] = ()) -> list[MessageView]:
         """Each author's display name: a unified user's is frozen with it (R3.4).

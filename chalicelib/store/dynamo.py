@@ -34,6 +34,8 @@ RETRYABLE_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThrough
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+    # The unified user a read was addressed to, when it was resolved to its member (R3.5).
+    resolved_from: str | None = None
 
 
 def encode_cursor(state: dict[str, Any]) -> str:
