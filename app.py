@@ -105,8 +105,11 @@ def chat_payload(view: ChatView) -> dict[str, Any]:
 
 
 def page(items_key: str, items: list[Any], result: Page[Any]) -> dict[str, Any]:
-    """A list answer; `resolvedFrom` names a unified user read as its member (R3.5)."""
-    return {items_key: items, "nextCursor": result.next_cursor, "resolvedFrom": result.resolved_from}
+    """A list answer; `resolvedFrom` is added when a unified user was read as its member (R3.5)."""
+    body = {items_key: items, "nextCursor": result.next_cursor}
+    if result.resolved_from is not None:
+        body["resolvedFrom"] = result.resolved_from
+    return body
 
 
 # health ----------------------------------------------------------------------

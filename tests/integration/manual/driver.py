@@ -200,7 +200,8 @@ class ManualApi:
             sep = "&" if "?" in path else "?"
             query = f"{sep}limit={limit}" + (f"&cursor={quote(cursor)}" if cursor else "")
             body = ok(self.admin("GET", path + query))
-            assert set(body) == {key, "nextCursor"}, f"a list answers {{{key}, nextCursor}}: {body}"
+            # API.md's envelope; `resolvedFrom` is this service's addition for unified users (R3.5).
+            assert {key, "nextCursor"} <= set(body) <= {key, "nextCursor", "resolvedFrom"}, body
             assert len(body[key]) <= limit, f"a page holds at most `limit` items: {body}"
             items += body[key]
             cursor = body["nextCursor"]
