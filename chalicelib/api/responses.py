@@ -21,6 +21,10 @@ Timestamp = Annotated[
     ),
 ]
 Cursor = Annotated[str | None, Field(description="opaque; null on the last page; URL-encode it to send it back")]
+ResolvedFrom = Annotated[
+    str | None,
+    Field(description="present when the id asked for is a unified user, read as its member (R3.5)"),
+]
 ProfileValue = str | int | float | bool
 UserType = Literal["anonymous", "lead", "member"]
 ChannelName = Literal["web", "line", "instagram", "csv", "api"]
@@ -245,16 +249,19 @@ class UserList(Out):
 class ChatPage(Out):
     chats: list[Chat]
     nextCursor: Cursor
+    resolvedFrom: ResolvedFrom = None
 
 
 class EventPage(Out):
     events: list[Event]
     nextCursor: Cursor
+    resolvedFrom: ResolvedFrom = None
 
 
 class DeliveryPage(Out):
     deliveries: list[Delivery]
     nextCursor: Cursor
+    resolvedFrom: ResolvedFrom = None
 
 
 class DeliveryOut(Out):

@@ -228,20 +228,27 @@ def content_type(headers: Mapping[str, str]) -> tuple[str, str | None]:
         key, _, value = param.partition("=")
         if key.strip().lower() == "charset" and value.strip():
             charset = value.strip().strip('"') or None
-    if charset is not None and _binary_codec(charset):
+    if charset is not None and _not_a_charset(charset):
         raise InvalidRequest(f"charset {charset!r} is not a text encoding", field="charset")
     return media.strip().lower(), charset
 
 
-def _binary_codec(name: str) -> bool:
-    """rot13, base64, hex, zlib...: codecs Python knows that turn bytes into bytes, not text.
-    Names Python does not know are left to the reader (imports know Japanese aliases)."""
+# Python's own codecs that read backslash escapes into any code point, lone surrogates included.
+PYTHON_ONLY_CODECS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape"})
+
+
+def _not_a_charset(name: str) -> bool:
+    """rot13, base64, hex, zlib (bytes to bytes), unicode_escape...: codecs Python knows that
+    are no charset. Names Python does not know are left to the reader (imports know Japanese
+    aliases)."""
     try:
-        codecs.lookup(name)
+        found = codecs.lookup(name).name
     except LookupError:
         return False
+    if found in PYTHON_ONLY_CODECS:
+        return True
     try:
         "".encode(name)
-    except LookupError:
+    except (LookupError, UnicodeError):
         return True
     return False

@@ -27,6 +27,15 @@ T = TypeVar("T")
 MAX_TRANSACTION_ITEMS = 100
 BATCH_WRITE_SIZE = 25
 HISTORY_PREFIXES = ("C#", "E#")
+# Why a transaction may be cancelled and a re-read and re-plan can still succeed.
+EXPECTED_CANCELLATIONS = {
+    None,
+    "None",
+    "ConditionalCheckFailed",
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+}
 RETRYABLE_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
@@ -441,6 +450,9 @@ class DynamoStore:
                     raise w.WriteConflict(["TransactionConflict"] * len(writes)) from exc
                 raise
             raw_reasons = exc.response.get("CancellationReasons") or []
+            unexpected = {r.get("Code") for r in raw_reasons} - EXPECTED_CANCELLATIONS
+            if unexpected:
+                raise  # retrying cannot help: surface it at once
             reasons: list[str | None] = [None] * len(writes)
             for (index, _), reason in zip(actions, raw_reasons, strict=False):
                 reason_code = reason.get("Code")
