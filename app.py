@@ -47,6 +47,26 @@ def req() -> Request:
     return request
 
 
+CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequestError": "invalid_request",
+}
+
+
+@app.middleware("http")
+def contract_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice's own refusals (405, 415, ...) in the contract's error shape too."""
+    response = get_response(event)
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = CHALICE_CODES.get(str(body["Code"]), "internal_error")
+        reshaped = error_response(code, str(body["Message"]))
+        reshaped.headers.update({k: v for k, v in response.headers.items() if k.lower() == "allow"})
+        return reshaped
+    return response
+
+
 def contract(view: View) -> View:
     """Every answer in the contract's shape, whatever goes wrong."""
 
