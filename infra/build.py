@@ -348,6 +348,31 @@ def _lambda_trust() -> dict[str, Any]:
     }
 
 
+# API Gateway's own answers (unknown route, body too large, throttling, ...) in the
+# contract's error shape: {"error": {"code", "message"}}.
+GATEWAY_RESPONSES = {
+    "MissingRouteResponse": ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found", "no such route"),
+    "TooLargeResponse": ("REQUEST_TOO_LARGE", "413", "payload_too_large", "$context.error.messageString"),
+    "Default4xxResponse": ("DEFAULT_4XX", None, "invalid_request", "$context.error.messageString"),
+    "Default5xxResponse": ("DEFAULT_5XX", None, "unavailable", "$context.error.messageString"),
+}
+
+
+def gateway_responses() -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    for logical_id, (response_type, status, code, message) in GATEWAY_RESPONSES.items():
+        body = json.dumps({"error": {"code": code, "message": message}})
+        properties: dict[str, Any] = {
+            "RestApiId": {"Ref": "RestAPI"},
+            "ResponseType": response_type,
+            "ResponseTemplates": {"application/json": body},
+        }
+        if status is not None:
+            properties["StatusCode"] = status
+        resources[logical_id] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": properties}
+    return resources
+
+
 def merge_template(app: Any, config: dict[str, Any], stage: str) -> dict[str, Any]:
     """What `chalice package --merge-template` lays over Chalice's own template."""
     refuse_plain_secrets(config)
@@ -404,6 +429,7 @@ def merge_template(app: Any, config: dict[str, Any], stage: str) -> dict[str, An
         },
         DEFAULT_ROLE: {"Properties": {"Policies": [_policy("DefaultRolePolicy", others, ssm_path, stream=False)]}},
     }
+    resources.update(gateway_responses())
     for function in functions:
         resources[function.log_group] = {
             "Type": "AWS::Logs::LogGroup",

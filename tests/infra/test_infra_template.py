@@ -138,6 +138,21 @@ def test_api_function_serves_every_route_behind_api_gateway(built: Any, chalice_
     assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
 
 
+def test_api_gateways_own_refusals_answer_in_the_contracts_error_shape(built: Any) -> None:
+    template = template_of(built)
+    rest_id, _ = only(template, "AWS::Serverless::Api")
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources_of(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) >= {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"  # an unknown route is not a 403
+    for properties in responses.values():
+        assert properties["RestApiId"] == {"Ref": rest_id}
+        body = json.loads(properties["ResponseTemplates"]["application/json"])
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+
+
 def test_stream_consumer_is_mapped_to_the_stream_with_bounded_retries_and_a_failure_queue(built: Any) -> None:
     template = template_of(built)
     table, _ = only(template, "AWS::DynamoDB::Table")
