@@ -61,6 +61,9 @@ class User(Frozen):
     moving_sources: tuple[str, ...] = ()
     # Open (pending_approval or deferred) unifications naming this user (R7.5).
     pending_unifications: tuple[str, ...] = ()
+    # Marketing deliveries recorded in this user's partition (R3.2): a unification
+    # looks for the source's only when there are some.
+    delivery_count: int = 0
     visited: bool = False
     created_at: datetime
     updated_at: datetime

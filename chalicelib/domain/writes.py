@@ -30,8 +30,8 @@ class RequireUser:
 
 @dataclass(frozen=True)
 class TouchUser:
-    """Bump the user's version while it is not unified, so that a unification
-    planned on an older read retries and sees what this commit adds (R3.2)."""
+    """Count a delivery on the user and bump its version while it is not unified,
+    so that a unification planned on an older read retries and sees it (R3.2)."""
 
     user_id: str
 

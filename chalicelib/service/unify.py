@@ -65,7 +65,7 @@ def prepare_unification(
     store = deps.store
     deliveries = [
         Delivery(campaign_id=d.campaign_id, user_id=target.id, delivered_at=d.delivered_at)
-        for d in store.all_deliveries(source.id)
+        for d in (store.all_deliveries(source.id) if source.delivery_count else [])
         if not store.has_delivery(target.id, d.campaign_id)
     ]
     for extra in deliveries[DELIVERIES_IN_TRANSACTION:]:
@@ -76,7 +76,7 @@ def prepare_unification(
         record_expected=existing.version if existing else None,
         source=plan.source,
         source_expected=source.version,
-        target=plan.target,
+        target=plan.target.model_copy(update={"delivery_count": target.delivery_count + len(deliveries)}),
         target_expected=target.version,
         deliveries=deliveries,
     )

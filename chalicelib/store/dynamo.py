@@ -516,7 +516,7 @@ class DynamoStore:
                         "Update": {
                             "TableName": self.table,
                             "Key": to_wire(codec.user_key(user_id)),
-                            "UpdateExpression": "ADD #ver :one",
+                            "UpdateExpression": "ADD #ver :one, deliveryCount :one",
                             "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
                             "ExpressionAttributeNames": {"#ver": "version"},
                             "ExpressionAttributeValues": to_wire({":one": 1}),
