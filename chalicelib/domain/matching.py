@@ -48,6 +48,21 @@ def is_junk(field: str, value: str, blocklist: Iterable[str] = ()) -> bool:
     return False
 
 
+def member_contact_index(user: User) -> dict[str, str]:
+    """The contact values a member is found by (R6.1: verified or not on its side).
+
+    Only un-unified members are listed; built-in placeholders never are (R6.4).
+    """
+    if user.type is not UserType.MEMBER or user.is_unified:
+        return {}
+    listed = {}
+    for field in ("mobileNumber", "email"):
+        value = user.fields.get(field)
+        if value is not None and not is_junk(field, str(value.value)):
+            listed[field] = str(value.value)
+    return listed
+
+
 def choose_target_member(
     user: User, matches: Sequence[tuple[str, Sequence[User]]], cap: int
 ) -> tuple[User, tuple[str, ...]] | None:

@@ -64,6 +64,9 @@ class User(Frozen):
     # Marketing deliveries recorded in this user's partition (R3.2): a unification
     # looks for the source's only when there are some.
     delivery_count: int = 0
+    # The contact values this user is listed under in the members' contact index
+    # (R6.1), as last written: the store moves the listing when they change.
+    indexed_contacts: dict[str, str] = {}
     visited: bool = False
     created_at: datetime
     updated_at: datetime

@@ -40,17 +40,27 @@ class Unifications:
     # matching and proposing (R6, R7.2) -----------------------------------------
 
     def match(self, user: User) -> tuple[User, tuple[str, ...]] | None:
-        """The member the user's verified contact values point at, if any (R6.1-R6.4)."""
+        """The member the user's verified contact values point at, if any (R6.1-R6.4).
+
+        The members' contact index is read from the table (not a GSI), and
+        every nominated member is re-read to confirm it still holds the value.
+        """
         settings = self.deps.settings
+        pairs = [
+            (field, str(value))
+            for field in CONTACT_FIELDS
+            if (value := user.verified_value(field)) is not None
+            and not is_junk(field, str(value), settings.contact_blocklist)
+        ]
+        if not pairs:
+            return None
+        listed = self.deps.store.members_by_contact(pairs)
+        # A value held by more members than the cap is junk (R6.4): not worth reading them.
+        wanted = [pair for pair in pairs if 0 < len(listed[pair]) <= settings.max_contact_matches]
+        members = self.deps.store.get_users([uid for pair in wanted for uid in listed[pair]])
         matches: list[tuple[str, Sequence[User]]] = []
-        for field in CONTACT_FIELDS:
-            value = user.verified_value(field)
-            if value is None or is_junk(field, str(value), settings.contact_blocklist):
-                continue
-            # One more than the cap is enough to know the value is shared too widely (R6.4).
-            holders = self.deps.store.users_by_contact(
-                field, str(value), settings.max_contact_matches + 1, members_only=True
-            )
+        for field, value in wanted:
+            holders = [m for uid in listed[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value]
             matches.append((field, holders))
         return choose_target_member(user, matches, settings.max_contact_matches)
 

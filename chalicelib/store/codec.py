@@ -56,6 +56,11 @@ def external_key(channel: str, external_id: str) -> Item:
     return {"PK": f"EXT#{channel}#{external_id}", "SK": "#EXT"}
 
 
+def contact_key(field: str, value: str) -> Item:
+    """The members holding one contact value (R6.1), read by BatchGetItem."""
+    return {"PK": f"MCONTACT#{field}#{value}", "SK": "#MEMBERS"}
+
+
 def chat_key(chat_id: str) -> Item:
     return {"PK": f"CHAT#{chat_id}", "SK": "#CHAT"}
 
@@ -92,6 +97,7 @@ def user_to_item(user: User) -> Item:
         "movingSources": list(user.moving_sources) or None,
         "pendingUnifications": list(user.pending_unifications) or None,
         "deliveryCount": user.delivery_count,
+        "indexedContacts": dict(user.indexed_contacts) or None,
         "visited": user.visited,
         "createdAt": iso(user.created_at),
         "updatedAt": iso(user.updated_at),
@@ -132,6 +138,7 @@ def user_from_item(item: Item) -> User:
         moving_sources=tuple(item.get("movingSources") or ()),
         pending_unifications=tuple(item.get("pendingUnifications") or ()),
         delivery_count=int(item.get("deliveryCount", 0)),
+        indexed_contacts=dict(item.get("indexedContacts") or {}),
         visited=bool(item.get("visited")),
         created_at=parse_iso(item["createdAt"]),
         updated_at=parse_iso(item["updatedAt"]),

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from ..domain import writes as w
 from ..domain.errors import InvalidRequest, PayloadTooLarge
+from ..domain.matching import member_contact_index
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
 from . import codec
 from .codec import Item, from_wire, to_wire
@@ -253,12 +254,11 @@ class DynamoStore:
             for i in self._query(**self._prefix_query(f"USER#{user_id}", "D#", ConsistentRead=True))
         ]
 
-    def users_by_contact(self, field: str, value: str, limit: int, members_only: bool = False) -> list[User]:
-        """Un-unified users holding this normalized contact value, most recently updated first.
+    def users_by_contact(self, field: str, value: str, limit: int) -> list[User]:
+        """Un-unified users holding this normalized contact value, most recently updated first (R9.3).
 
         The GSI only nominates: each user is re-read from the table and kept
-        only if it still holds the value and is still un-unified. With
-        `members_only`, index pages are read until `limit` members are found.
+        only if it still holds the value and is still un-unified.
         """
         index, pk, prefix = ("gsi1", "g1pk", "PHONE#") if field == "mobileNumber" else ("gsi2", "g2pk", "EMAIL#")
         kwargs: dict[str, Any] = {
@@ -269,10 +269,6 @@ class DynamoStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if members_only:
-            kwargs["FilterExpression"] = "#type = :member"
-            kwargs["ExpressionAttributeNames"] = {"#type": "type"}
-            kwargs["ExpressionAttributeValues"] = to_wire({":v": prefix + value, ":member": "member"})
         ids: list[str] = []
         while len(ids) < limit:
             raw = self.client.query(**kwargs)
@@ -484,10 +480,54 @@ class DynamoStore:
             put["ExpressionAttributeValues"] = to_wire({":v": expected_version})
         return {"Put": put}
 
+    def _save_user(self, user: User, expected: int | None) -> list[dict[str, Any]]:
+        """The user, and its listing in the members' contact index moved along (R6.1).
+
+        String-set ADD/DELETE commute, so concurrent members never conflict here.
+        """
+        listed = member_contact_index(user)
+        actions = [self._put(codec.user_to_item(user.model_copy(update={"indexed_contacts": listed})), expected)]
+        for field in ("mobileNumber", "email"):
+            before, after = user.indexed_contacts.get(field), listed.get(field)
+            if before == after:
+                continue
+            for value, op in ((before, "DELETE"), (after, "ADD")):
+                if value is not None:
+                    actions.append(
+                        {
+                            "Update": {
+                                "TableName": self.table,
+                                "Key": to_wire(codec.contact_key(field, value)),
+                                "UpdateExpression": f"{op} members :id",
+                                "ExpressionAttributeValues": {":id": {"SS": [user.id]}},
+                            }
+                        }
+                    )
+        return actions
+
+    def members_by_contact(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """Ids of the members holding each (field, value), from the table itself
+        (consistent reads, one BatchGetItem per 100 values)."""
+        found: dict[tuple[str, str], list[str]] = {pair: [] for pair in pairs}
+        wanted = list(found)
+        for start in range(0, len(wanted), 100):
+            keys = [to_wire(codec.contact_key(f, v)) for f, v in wanted[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                raw = self.client.batch_get_item(RequestItems=request)
+                for wire_item in raw["Responses"].get(self.table, []):
+                    item = from_wire(wire_item)
+                    _, field, value = str(item["PK"]).split("#", 2)
+                    found[(field, value)] = sorted(item.get("members") or ())
+                request = raw.get("UnprocessedKeys") or {}
+                if request:
+                    time.sleep(0.05)
+        return found
+
     def _actions(self, write: w.Write) -> list[dict[str, Any]]:
         match write:
             case w.SaveUser(user, expected):
-                return [self._put(codec.user_to_item(user), expected)]
+                return self._save_user(user, expected)
             case w.RequireUser(user_id, expected):
                 return [
                     {

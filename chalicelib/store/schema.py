@@ -15,6 +15,7 @@ One table, keys `PK`/`SK`, streams NEW_AND_OLD_IMAGES. Item layout:
 | delivery | `USER#<owner>` | `D#<campaignId>` |
 | login record (R5.5) | `USER#<member user>` | `L#<loginId>` |
 | unification | `UNIF#<id>` | `#UNIF` |
+| members holding a contact value (R6) | `MCONTACT#<field>#<value>` | `#MEMBERS` |
 
 Ids are time-ordered, so a partition's `C#`/`E#` items list oldest first.
 
