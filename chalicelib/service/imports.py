@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..domain import writes as w
 from ..domain.errors import DomainError, InvalidRequest
-from ..domain.models import Channel, Trigger, Unification
+from ..domain.models import Channel, ProfileValue, Trigger, Unification, UserType
 from ..domain.profile import CUSTOM_KEY, RESERVED_KEYS, validate_profile
 from .deps import Deps
 from .unifications import Unifications
-from .users import Consent, Users
+from .users import Consent, Users, UserWrite
 
 UTF8_BOM = codecs.BOM_UTF8
+BLOCK_ROWS = 100
 CHUNK = 64 * 1024
 
 
@@ -97,7 +100,31 @@ def check_header(cells: list[str]) -> list[str]:
     return header
 
 
+@dataclass(frozen=True)
+class Row:
+    line: int
+    member_id: str | None
+    profile: dict[str, ProfileValue | None]
+
+
+def blocks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    block: list[Row] = []
+    for row in rows:
+        block.append(row)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
 class Imports:
+    """R8.2, in two passes over the file, each in blocks of BLOCK_ROWS rows read
+    as a stream: member rows first (upserted), then lead rows (created and
+    matched against every member, this file's included). A block is read with
+    a constant number of requests and written in packed transactions; a row
+    whose transaction is refused is redone on its own, with fresh reads."""
+
     def __init__(self, deps: Deps, users: Users, unifications: Unifications) -> None:
         self.deps = deps
         self.users = users
@@ -106,38 +133,117 @@ class Imports:
     def run(self, body: bytes, charset: str | None, auto_approve: bool) -> ImportResult:
         """Rows with memberId upsert members, others create leads (matched, R6.3);
         a bad row is reported with its line number and does not stop the others."""
-        rows = numbered_rows(body, detect_encoding(body, charset))
+        encoding = detect_encoding(body, charset)
+        result = ImportResult()
+        for block in blocks(self._rows(body, encoding, result), BLOCK_ROWS):
+            self._members([row for row in block if row.member_id], result)
+        for block in blocks(self._rows(body, encoding, None), BLOCK_ROWS):
+            self._leads([row for row in block if not row.member_id], auto_approve, result)
+        result.errors.sort()
+        return result
+
+    def _rows(self, body: bytes, encoding: str, result: ImportResult | None) -> Iterator[Row]:
+        """The file's valid rows; with `result`, count every row and record the bad ones."""
+        rows = numbered_rows(body, encoding)
         first = next(rows, None)
         if first is None:
             raise InvalidRequest("the file is empty: a header row is required")
         header = check_header(first[1])
-        result = ImportResult()
         for line, cells in rows:
             if not any(c.strip() for c in cells):
                 continue
-            result.rows += 1
+            if result is not None:
+                result.rows += 1
             try:
-                self._import_row(header, cells, auto_approve, result)
+                yield self._parse(header, line, cells)
             except DomainError as error:
-                result.errors.append((line, error.message))
-        return result
+                if result is not None:
+                    result.errors.append((line, error.message))
 
-    def _import_row(self, header: list[str], cells: list[str], auto_approve: bool, result: ImportResult) -> None:
+    def _parse(self, header: list[str], line: int, cells: list[str]) -> Row:
         if len(cells) != len(header):
             raise InvalidRequest(f"the row has {len(cells)} cells but the header has {len(header)}")
         values = {name: cell.strip() for name, cell in zip(header, cells, strict=True) if cell.strip()}
         member_id = values.pop("memberId", None)
+        if member_id is not None and len(member_id) > 1000:
+            raise InvalidRequest("memberId must be 1-1000 characters", field="memberId")
         profile = validate_profile(values, self.deps.settings.default_phone_region)
-        if member_id:
-            self.users.upsert_member(member_id, profile, Consent())
-            result.members += 1
-            return
-        if not profile:
+        if member_id is None and not profile:
             raise InvalidRequest("the row has no values")
-        written = self.users.create_lead(profile, Consent(), channel=Channel.CSV, trigger=Trigger.CSV_IMPORT)
-        result.leads += 1
-        if written.candidate is not None:
-            candidate = written.candidate
-            if auto_approve:
-                candidate = self.unifications.approve(candidate.id)
-            result.candidates.append(candidate)
+        return Row(line, member_id, profile)
+
+    def _members(self, rows: list[Row], result: ImportResult) -> None:
+        """Upsert a block's members: one read of their claims and users, packed writes."""
+        first: dict[str, Row] = {}
+        again: list[Row] = []  # a memberId seen twice in a block: its later rows go one by one
+        for row in rows:
+            assert row.member_id is not None
+            if row.member_id in first:
+                again.append(row)
+            else:
+                first[row.member_id] = row
+        claims = self.deps.store.get_member_user_ids(list(first))
+        existing = self.deps.store.get_users(list(claims.values()))
+        groups = []
+        for member_id, row in first.items():
+            current = existing.get(claims.get(member_id, ""))
+            groups.append(self.users.plan_member(member_id, row.profile, Consent(), current, Channel.CSV)[1])
+        committed = self.deps.store.commit_many(groups)
+        again += [row for row, ok in zip(first.values(), committed, strict=True) if not ok]
+        result.members += sum(committed)
+        for row in sorted(again, key=lambda r: r.line):
+            assert row.member_id is not None
+            self._one(
+                row,
+                result,
+                functools.partial(self.users.upsert_member, row.member_id, row.profile, Consent(), Channel.CSV),
+            )
+
+    def _leads(self, rows: list[Row], auto_approve: bool, result: ImportResult) -> None:
+        """Create a block's leads, matched in one read of the contact index (R6.3)."""
+        leads = [self.users.plan_lead(row.profile, Consent(), Channel.CSV) for row in rows]
+        matches = self.unifications.match_many(leads)
+        groups: list[list[w.Write]] = []
+        candidates: list[Unification | None] = []
+        for lead in leads:
+            match = matches.get(lead.id)
+            if match is None:
+                groups.append([w.SaveUser(lead, None)])
+                candidates.append(None)
+                continue
+            proposal = self.unifications.candidate(lead, match[0], Trigger.CSV_IMPORT, match[1])
+            groups.append([w.SaveUser(proposal.source, None), *proposal.writes])
+            candidates.append(proposal.unification)
+        committed = self.deps.store.commit_many(groups)
+        for row, ok, candidate in zip(rows, committed, candidates, strict=True):
+            if ok:
+                result.leads += 1
+                self._propose(candidate, auto_approve, result)
+                continue
+            written = self._one(
+                row,
+                result,
+                functools.partial(self.users.create_lead, row.profile, Consent(), Channel.CSV, Trigger.CSV_IMPORT),
+            )
+            if written is not None:
+                self._propose(written.candidate, auto_approve, result)
+
+    def _one(self, row: Row, result: ImportResult, write: Callable[[], UserWrite]) -> UserWrite | None:
+        """One row on its own, through the use case with its retries; errors are the row's."""
+        try:
+            written = write()
+        except DomainError as error:
+            result.errors.append((row.line, error.message))
+            return None
+        if written.user.type is UserType.MEMBER:
+            result.members += 1
+        else:
+            result.leads += 1
+        return written
+
+    def _propose(self, candidate: Unification | None, auto_approve: bool, result: ImportResult) -> None:
+        if candidate is None:
+            return
+        if auto_approve:
+            candidate = self.unifications.approve(candidate.id)
+        result.candidates.append(candidate)

@@ -40,29 +40,46 @@ class Unifications:
     # matching and proposing (R6, R7.2) -----------------------------------------
 
     def match(self, user: User) -> tuple[User, tuple[str, ...]] | None:
-        """The member the user's verified contact values point at, if any (R6.1-R6.4).
+        """The member the user's verified contact values point at, if any (R6.1-R6.4)."""
+        return self.match_many([user]).get(user.id)
+
+    def match_many(self, users: Sequence[User]) -> dict[str, tuple[User, tuple[str, ...]]]:
+        """`match` for many users with a constant number of reads (CSV blocks).
 
         The members' contact index is read from the table (not a GSI), and
         every nominated member is re-read to confirm it still holds the value.
         """
         settings = self.deps.settings
-        pairs = [
-            (field, str(value))
-            for field in CONTACT_FIELDS
-            if (value := user.verified_value(field)) is not None
-            and not is_junk(field, str(value), settings.contact_blocklist)
-        ]
-        if not pairs:
-            return None
-        listed = self.deps.store.members_by_contact(pairs)
+        pairs_of = {
+            user.id: [
+                (field, str(value))
+                for field in CONTACT_FIELDS
+                if (value := user.verified_value(field)) is not None
+                and not is_junk(field, str(value), settings.contact_blocklist)
+            ]
+            for user in users
+        }
+        all_pairs = list(dict.fromkeys(pair for pairs in pairs_of.values() for pair in pairs))
+        if not all_pairs:
+            return {}
+        listed = self.deps.store.members_by_contact(all_pairs)
         # A value held by more members than the cap is junk (R6.4): not worth reading them.
-        wanted = [pair for pair in pairs if 0 < len(listed[pair]) <= settings.max_contact_matches]
-        members = self.deps.store.get_users([uid for pair in wanted for uid in listed[pair]])
-        matches: list[tuple[str, Sequence[User]]] = []
-        for field, value in wanted:
-            holders = [m for uid in listed[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value]
-            matches.append((field, holders))
-        return choose_target_member(user, matches, settings.max_contact_matches)
+        usable = {pair for pair in all_pairs if 0 < len(listed[pair]) <= settings.max_contact_matches}
+        members = self.deps.store.get_users(sorted({uid for pair in usable for uid in listed[pair]}))
+        chosen = {}
+        for user in users:
+            matches: list[tuple[str, Sequence[User]]] = [
+                (
+                    field,
+                    [m for uid in listed[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value],
+                )
+                for field, value in pairs_of[user.id]
+                if (field, value) in usable
+            ]
+            choice = choose_target_member(user, matches, settings.max_contact_matches)
+            if choice is not None:
+                chosen[user.id] = choice
+        return chosen
 
     def candidate(self, source: User, target: User, trigger: Trigger, matched_on: Sequence[str]) -> Candidate:
         """A `pending_approval` unification of source into target, listed on both (R7.2, R7.5).

@@ -43,38 +43,44 @@ class Users:
         self.deps = deps
         self.unifications = unifications
 
-    def upsert_member(self, member_id: str, profile: Profile, consent: Consent) -> UserWrite:
+    def upsert_member(
+        self, member_id: str, profile: Profile, consent: Consent, channel: Channel = Channel.API
+    ) -> UserWrite:
         """R9.1: create or update member `member_id` at once; values are verified."""
-        if not member_id or len(member_id) > 1000:
-            raise InvalidRequest("memberId must be 1-1000 characters", field="memberId")
 
         def once() -> UserWrite:
-            store, now = self.deps.store, self.deps.clock.now()
+            store = self.deps.store
             user_id = store.get_member_user_id(member_id)
-            if user_id is not None:
-                user = writable_user(store, user_id)
-                fields = apply_profile(user, profile, verified=True, now=now)
-                updated = user.changed(now, fields=fields, **consent.applied(user))
-                store.commit([w.SaveUser(updated, user.version)])
-                return UserWrite(updated)
-            user = User(
-                id=self.deps.clock.new_id("u_"),
-                type=UserType.MEMBER,
-                channel=Channel.API,
-                member_id=member_id,
-                created_at=now,
-                updated_at=now,
-            )
-            user = user.model_copy(
-                update={
-                    "fields": apply_profile(user, profile, verified=True, now=now),
-                    **consent.applied(user),
-                }
-            )
-            store.commit([w.SaveUser(user, None), w.ClaimMember(member_id, user.id)])
-            return UserWrite(user, created=True)
+            existing = writable_user(store, user_id) if user_id is not None else None
+            user, writes = self.plan_member(member_id, profile, consent, existing, channel)
+            store.commit(writes)
+            return UserWrite(user, created=existing is None)
 
         return retrying(once)
+
+    def plan_member(
+        self, member_id: str, profile: Profile, consent: Consent, existing: User | None, channel: Channel
+    ) -> tuple[User, list[w.Write]]:
+        """The member after an upsert by memberId, and its writes (R9.1, R8.2)."""
+        if not member_id or len(member_id) > 1000:
+            raise InvalidRequest("memberId must be 1-1000 characters", field="memberId")
+        now = self.deps.clock.now()
+        if existing is not None:
+            fields = apply_profile(existing, profile, verified=True, now=now)
+            updated = existing.changed(now, fields=fields, **consent.applied(existing))
+            return updated, [w.SaveUser(updated, existing.version)]
+        user = User(
+            id=self.deps.clock.new_id("u_"),
+            type=UserType.MEMBER,
+            channel=channel,
+            member_id=member_id,
+            created_at=now,
+            updated_at=now,
+        )
+        user = user.model_copy(
+            update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
+        )
+        return user, [w.SaveUser(user, None), w.ClaimMember(member_id, user.id)]
 
     def get_member(self, member_id: str) -> User:
         user_id = self.deps.store.get_member_user_id(member_id)
@@ -88,22 +94,16 @@ class Users:
     ) -> UserWrite:
         """R9.2: creating by profile always makes a lead; values are verified, and a
         lead whose contact matches a member yields a candidate (R6.3, R7.2)."""
+        return retrying(lambda: self._save_with_candidate(self.plan_lead(profile, consent, channel), None, trigger))
 
-        def once() -> UserWrite:
-            now = self.deps.clock.now()
-            user = User(
-                id=self.deps.clock.new_id("u_"),
-                type=UserType.LEAD,
-                channel=channel,
-                created_at=now,
-                updated_at=now,
-            )
-            user = user.model_copy(
-                update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
-            )
-            return self._save_with_candidate(user, None, trigger)
-
-        return retrying(once)
+    def plan_lead(self, profile: Profile, consent: Consent, channel: Channel) -> User:
+        now = self.deps.clock.now()
+        user = User(
+            id=self.deps.clock.new_id("u_"), type=UserType.LEAD, channel=channel, created_at=now, updated_at=now
+        )
+        return user.model_copy(
+            update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
+        )
 
     def _save_with_candidate(self, user: User, expected: int | None, trigger: Trigger) -> UserWrite:
         writes: list[w.Write] = []

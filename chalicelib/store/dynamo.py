@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from . import codec
 from .codec import Item, from_wire, to_wire
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MAX_TRANSACTION_ITEMS = 100
 BATCH_WRITE_SIZE = 25
 HISTORY_PREFIXES = ("C#", "E#")
@@ -82,6 +84,13 @@ def _raise_if_too_large(exc: ClientError) -> None:
         raise PayloadTooLarge("the record would exceed DynamoDB's 400 KB item size") from exc
 
 
+def _key_of(action: dict[str, Any]) -> str:
+    """The item a transaction action touches (two actions may not share one)."""
+    (body,) = action.values()
+    key = body.get("Key") or {"PK": body["Item"]["PK"], "SK": body["Item"]["SK"]}
+    return json.dumps([body["TableName"], key], sort_keys=True)
+
+
 class DynamoStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self.client = client
@@ -117,6 +126,23 @@ class DynamoStore:
     def get_member_user_id(self, member_id: str) -> str | None:
         item = self._get(codec.member_key(member_id))
         return str(item["userId"]) if item else None
+
+    def get_member_user_ids(self, member_ids: Sequence[str]) -> dict[str, str]:
+        """memberId → user id for those that exist (BatchGetItem, strongly consistent)."""
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(member_ids))
+        for start in range(0, len(wanted), 100):
+            keys = [to_wire(codec.member_key(m)) for m in wanted[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                raw = self.client.batch_get_item(RequestItems=request)
+                for wire_item in raw["Responses"].get(self.table, []):
+                    item = from_wire(wire_item)
+                    found[str(item["memberId"])] = str(item["userId"])
+                request = raw.get("UnprocessedKeys") or {}
+                if request:
+                    time.sleep(0.05)
+        return found
 
     def get_device(self, veil_id: str) -> Device | None:
         item = self._get(codec.device_key(veil_id))
@@ -457,6 +483,44 @@ class DynamoStore:
             if not any(reasons):
                 reasons = ["TransactionConflict"] * len(writes)
             raise w.WriteConflict(reasons) from exc
+
+    def commit_many(self, groups: Sequence[Sequence[w.Write]]) -> list[bool]:
+        """Commit independent groups of writes, packed into as few transactions as
+        fit (100 actions, no item twice); each group lands whole or not at all.
+
+        Returns which groups committed; a group whose transaction was refused
+        is for the caller to redo on its own (with fresh reads).
+        """
+        done = [False] * len(groups)
+        packed: list[dict[str, Any]] = []
+        keys: set[str] = set()
+        members: list[int] = []
+
+        def flush() -> None:
+            if packed:
+                try:
+                    self.client.transact_write_items(TransactItems=packed, ClientRequestToken=uuid.uuid4().hex)
+                except ClientError as exc:
+                    log.info("a packed transaction of %d groups was refused: %s", len(members), exc)
+                else:
+                    for index in members:
+                        done[index] = True
+            packed.clear()
+            keys.clear()
+            members.clear()
+
+        for index, writes in enumerate(groups):
+            actions = [action for write in writes for action in self._actions(write)]
+            action_keys = {_key_of(action) for action in actions}
+            if len(actions) > MAX_TRANSACTION_ITEMS or len(action_keys) < len(actions):
+                continue
+            if len(packed) + len(actions) > MAX_TRANSACTION_ITEMS or keys & action_keys:
+                flush()
+            packed.extend(actions)
+            keys |= action_keys
+            members.append(index)
+        flush()
+        return done
 
     def _single_put(self, put: dict[str, Any], n_writes: int) -> None:
         try:
