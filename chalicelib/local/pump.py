@@ -53,58 +53,62 @@ class StreamPump:
         self.idle_sleep = idle_sleep
         self.max_attempts = max_attempts
         self.on_give_up = on_give_up
-        self.iterators: dict[str, str] = {}
+        self.positions: dict[str, str] = {}  # shard → last sequence number handed over
         self.failures: dict[str, int] = {}
         self.skipped: list[dict[str, Any]] = []
         self._stop = threading.Event()
 
-    def _refresh_shards(self) -> None:
-        shards = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            if shard_id not in self.iterators:
-                self.iterators[shard_id] = self.client.get_shard_iterator(
-                    StreamArn=self.arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+    def _iterator(self, shard_id: str) -> str:
+        """A fresh iterator after the last record handed over (or from the start).
+
+        Asked anew every round rather than following `NextShardIterator`:
+        moto replaces a table's state when a transaction is cancelled, and an
+        old iterator would keep reading the discarded copy.
+        """
+        last = self.positions.get(shard_id)
+        kwargs: dict[str, Any] = {"StreamArn": self.arn, "ShardId": shard_id}
+        if last is None:
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)
+        iterator: str = self.client.get_shard_iterator(**kwargs)["ShardIterator"]
+        return iterator
 
     def pump_once(self) -> int:
         """Read one batch per shard and hand it to the handler; returns records handled."""
-        self._refresh_shards()
+        shards = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
         handled = 0
-        for shard_id, iterator in list(self.iterators.items()):
-            raw = self.client.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            raw = self.client.get_records(ShardIterator=self._iterator(shard_id), Limit=self.batch_size)
             records = raw.get("Records", [])
-            next_iterator = raw.get("NextShardIterator")
-            if records:
-                handled += len(records)
-                event = {"Records": [lambda_record(r, self.arn) for r in records]}
-                result = self.handler(event, None) or {}
-                failed = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
-                if failed:
-                    next_iterator = self._rewind(shard_id, records, min(failed, key=int))
-            if next_iterator:
-                self.iterators[shard_id] = next_iterator
+            if not records:
+                continue
+            handled += len(records)
+            event = {"Records": [lambda_record(r, self.arn) for r in records]}
+            result = self.handler(event, None) or {}
+            failed = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+            if failed:
+                self._rewind(shard_id, records, min(failed, key=int))
             else:
-                del self.iterators[shard_id]
+                self.positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
         return handled
 
-    def _rewind(self, shard_id: str, records: list[dict[str, Any]], sequence: str) -> str | None:
+    def _rewind(self, shard_id: str, records: list[dict[str, Any]], sequence: str) -> None:
+        """Resume at the lowest failed record; after `max_attempts` give it up (and go past it)."""
         attempts = self.failures.get(sequence, 0) + 1
         self.failures[sequence] = attempts
-        position = "AT_SEQUENCE_NUMBER"
+        index = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == sequence)
         if attempts >= self.max_attempts:
-            bad = next(r for r in records if r["dynamodb"]["SequenceNumber"] == sequence)
             log.error("stream record %s failed %d times; skipped", sequence, attempts)
-            self.skipped.append(bad)
+            self.skipped.append(records[index])
             if self.on_give_up is not None:
-                self.on_give_up(bad, f"failed {attempts} times")
-            position = "AFTER_SEQUENCE_NUMBER"
-        else:
-            time.sleep(min(2.0, 0.1 * 2**attempts))
-        iterator: str = self.client.get_shard_iterator(
-            StreamArn=self.arn, ShardId=shard_id, ShardIteratorType=position, SequenceNumber=sequence
-        )["ShardIterator"]
-        return iterator
+                self.on_give_up(records[index], f"failed {attempts} times")
+            self.positions[shard_id] = sequence
+            return
+        if index > 0:
+            self.positions[shard_id] = records[index - 1]["dynamodb"]["SequenceNumber"]
+        time.sleep(min(2.0, 0.1 * 2**attempts))
 
     def drain(self, rounds: int = 200) -> int:
         """Pump until a round finds nothing (tests)."""

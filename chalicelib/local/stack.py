@@ -69,7 +69,8 @@ def free_port() -> int:
 
 
 def start_moto(port: int | None = None) -> tuple[str, Any]:
-    """moto's server on loopback, serialized; returns its URL and the server."""
+    """moto's server on loopback, serialized, with transactions that cost what they
+    touch (`fast_moto`); returns its URL and the server."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,

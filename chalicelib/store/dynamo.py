@@ -523,11 +523,18 @@ class DynamoStore:
         return done
 
     def _single_put(self, put: dict[str, Any], n_writes: int) -> None:
+        """One conditional PutItem. A failed condition may be our own write: botocore
+        resends a request whose answer was lost, and the resend finds the first
+        one done. Reading the item back tells the two apart."""
         try:
             self.client.put_item(**put)
         except ClientError as exc:
             _raise_if_too_large(exc)
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                key = {"PK": put["Item"]["PK"], "SK": put["Item"]["SK"]}
+                stored = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+                if stored is not None and from_wire(stored) == from_wire(put["Item"]):
+                    return
                 raise w.WriteConflict(["ConditionalCheckFailed"] * n_writes) from exc
             raise
 
