@@ -10,8 +10,8 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, Request, Response
 
-from chalicelib.api import openapi, views
 from chalicelib.api import schemas as s
+from chalicelib.api import views
 from chalicelib.api.auth import bearer_token, require_access, require_plugin_key
 from chalicelib.api.errors import domain_error_response, error_response
 from chalicelib.bootstrap import container
@@ -142,6 +142,9 @@ def health() -> dict[str, Any]:
 
 @route("/v1/openapi.json", ["GET"], open_api=False)
 def openapi_document() -> dict[str, Any]:
+    # Imported here: the document and its response models are not worth a cold start.
+    from chalicelib.api import openapi
+
     return openapi.document()
 
 

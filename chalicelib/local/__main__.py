@@ -29,7 +29,11 @@ def main() -> int:
 
     # Imported only now: the app reads its settings from the environment set above.
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import ChaliceRequestHandler, create_local_server
+
+    # Headers and body go out in separate writes; with Nagle's algorithm and
+    # delayed ACKs a kept-alive client would wait ~40 ms for every answer.
+    ChaliceRequestHandler.disable_nagle_algorithm = True
 
     import app as application
 

@@ -77,6 +77,9 @@ def start_moto(port: int | None = None) -> tuple[str, Any]:
         create_backend_app,
     )
 
+    from . import fast_moto
+
+    fast_moto.install()
     port = port or free_port()
     app = LockedApp(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
