@@ -22,30 +22,33 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     generated = local_defaults(dict(os.environ))
     os.environ.update(generated)
-    env = dict(os.environ)
-    settings, moto_server = prepare(env)
-    os.environ["DYNAMODB_ENDPOINT_URL"] = env["DYNAMODB_ENDPOINT_URL"]
     port = int(os.environ.get("PORT", "8000"))
 
-    # Imported only now: the app reads its settings from the environment set above.
     from chalice.config import Config
     from chalice.local import ChaliceRequestHandler, create_local_server
+
+    import app as application  # builds nothing yet: the container reads settings on first use
 
     # Headers and body go out in separate writes; with Nagle's algorithm and
     # delayed ACKs a kept-alive client would wait ~40 ms for every answer.
     ChaliceRequestHandler.disable_nagle_algorithm = True
+    # Bind the API's port first, so the embedded DynamoDB can never be handed it.
+    server = create_local_server(application.app, Config.create(), "127.0.0.1", port)
 
-    import app as application
+    env = dict(os.environ)
+    settings, moto_server = prepare(env)
+    os.environ["DYNAMODB_ENDPOINT_URL"] = env["DYNAMODB_ENDPOINT_URL"]
 
+    from chalicelib.bootstrap import container, reset
+
+    reset()  # settings as now set
     stack = LocalStack(settings=settings, port=port, moto_server=moto_server)
-    from chalicelib.bootstrap import container
 
     def park(record: dict[str, Any], reason: str) -> None:
         sequence = str(record.get("dynamodb", {}).get("SequenceNumber", "?"))
         container().deps.store.record_failure("stream", sequence, record, reason)
 
     stack.start_workers(application.stream_consumer, [application.finish_unifications], on_give_up=park)
-    server = create_local_server(application.app, Config.create(), "127.0.0.1", port)
 
     print(f"Serving the unification API on http://127.0.0.1:{port}", flush=True)
     print(f"  DynamoDB:      {settings.dynamodb_endpoint_url} (table {settings.table_name})", flush=True)
