@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import phonenumbers
 
+from .contacts import CONTACT_FIELDS
 from .models import User, UserType
 
 # Placeholder addresses people type when they have to type something (R6.4).
@@ -56,7 +57,7 @@ def member_contact_index(user: User) -> dict[str, str]:
     if user.type is not UserType.MEMBER or user.is_unified:
         return {}
     listed = {}
-    for field in ("mobileNumber", "email"):
+    for field in CONTACT_FIELDS:
         value = user.fields.get(field)
         if value is not None and not is_junk(field, str(value.value)):
             listed[field] = str(value.value)

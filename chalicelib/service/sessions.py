@@ -226,11 +226,12 @@ class Sessions:
             target, target_expected = current, draft.user_expected
         elif member is not None and unifiable:
             # R5.1: the session's user is unified into the existing member at once.
-            assert current is not None
+            assert current is not None and draft.user_expected is not None
             commit = prepare_unification(self.deps, current, member, Trigger.LOGIN)
+            # The source as planned here already carries this session's changes: its stored version is ours.
+            commit.source_expected = draft.user_expected
             draft.unification = commit.record
-            draft.extra.extend(commit.writes()[2:])
-            draft.extra.insert(0, w.SaveUser(commit.source, draft.user_expected))
+            draft.extra.extend(commit.writes(with_target=False))
             target, target_expected = commit.target, member.version
         elif member is not None:
             # A new device, or another member's session: continue as member X (R5.1, R5.3).

@@ -28,10 +28,12 @@ class UnificationCommit:
     target_expected: int
     deliveries: list[Delivery] = field(default_factory=list)
 
-    def writes(self) -> list[w.Write]:
+    def writes(self, with_target: bool = True) -> list[w.Write]:
+        """All of them; without the member's when the caller writes it (a login adds to it)."""
+        target = [w.SaveUser(self.target, self.target_expected)] if with_target else []
         return [
             w.SaveUser(self.source, self.source_expected),
-            w.SaveUser(self.target, self.target_expected),
+            *target,
             w.SaveUnification(self.record, self.record_expected),
             *(w.PutDelivery(d) for d in self.deliveries[:DELIVERIES_IN_TRANSACTION]),
         ]

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from ..domain import writes as w
+from ..domain.contacts import CONTACT_FIELDS
 from ..domain.errors import InvalidRequest, PayloadTooLarge
 from ..domain.matching import member_contact_index
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
@@ -106,22 +107,25 @@ class DynamoStore:
         item = self._get(codec.user_key(user_id))
         return codec.user_from_item(item) if item else None
 
-    def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
-        """Several users at once (BatchGetItem, strongly consistent)."""
-        found: dict[str, User] = {}
-        wanted = list(dict.fromkeys(user_ids))
-        for start in range(0, len(wanted), 100):
-            keys: list[dict[str, Any]] = [to_wire(codec.user_key(uid)) for uid in wanted[start : start + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+    def _batch_get(self, keys: Sequence[Item]) -> Iterator[Item]:
+        """The items that exist among `keys`: BatchGetItem, 100 keys a request,
+        strongly consistent, unprocessed keys asked again."""
+        unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
+        for start in range(0, len(unique), 100):
+            wire_keys = [to_wire(k) for k in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": wire_keys, "ConsistentRead": True}}
             while request:
                 raw = self.client.batch_get_item(RequestItems=request)
-                for item in raw["Responses"].get(self.table, []):
-                    user = codec.user_from_item(from_wire(item))
-                    found[user.id] = user
+                for wire_item in raw["Responses"].get(self.table, []):
+                    yield from_wire(wire_item)
                 request = raw.get("UnprocessedKeys") or {}
                 if request:
                     time.sleep(0.05)
-        return found
+
+    def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """Several users at once (BatchGetItem, strongly consistent)."""
+        users = (codec.user_from_item(item) for item in self._batch_get([codec.user_key(u) for u in user_ids]))
+        return {user.id: user for user in users}
 
     def get_member_user_id(self, member_id: str) -> str | None:
         item = self._get(codec.member_key(member_id))
@@ -129,20 +133,8 @@ class DynamoStore:
 
     def get_member_user_ids(self, member_ids: Sequence[str]) -> dict[str, str]:
         """memberId → user id for those that exist (BatchGetItem, strongly consistent)."""
-        found: dict[str, str] = {}
-        wanted = list(dict.fromkeys(member_ids))
-        for start in range(0, len(wanted), 100):
-            keys = [to_wire(codec.member_key(m)) for m in wanted[start : start + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                raw = self.client.batch_get_item(RequestItems=request)
-                for wire_item in raw["Responses"].get(self.table, []):
-                    item = from_wire(wire_item)
-                    found[str(item["memberId"])] = str(item["userId"])
-                request = raw.get("UnprocessedKeys") or {}
-                if request:
-                    time.sleep(0.05)
-        return found
+        items = self._batch_get([codec.member_key(m) for m in member_ids])
+        return {str(item["memberId"]): str(item["userId"]) for item in items}
 
     def get_device(self, veil_id: str) -> Device | None:
         item = self._get(codec.device_key(veil_id))
@@ -558,7 +550,7 @@ class DynamoStore:
         """
         listed = member_contact_index(user)
         actions = [self._put(codec.user_to_item(user.model_copy(update={"indexed_contacts": listed})), expected)]
-        for field in ("mobileNumber", "email"):
+        for field in CONTACT_FIELDS:
             before, after = user.indexed_contacts.get(field), listed.get(field)
             if before == after:
                 continue
@@ -580,19 +572,9 @@ class DynamoStore:
         """Ids of the members holding each (field, value), from the table itself
         (consistent reads, one BatchGetItem per 100 values)."""
         found: dict[tuple[str, str], list[str]] = {pair: [] for pair in pairs}
-        wanted = list(found)
-        for start in range(0, len(wanted), 100):
-            keys = [to_wire(codec.contact_key(f, v)) for f, v in wanted[start : start + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                raw = self.client.batch_get_item(RequestItems=request)
-                for wire_item in raw["Responses"].get(self.table, []):
-                    item = from_wire(wire_item)
-                    _, field, value = str(item["PK"]).split("#", 2)
-                    found[(field, value)] = sorted(item.get("members") or ())
-                request = raw.get("UnprocessedKeys") or {}
-                if request:
-                    time.sleep(0.05)
+        for item in self._batch_get([codec.contact_key(f, v) for f, v in found]):
+            _, field, value = str(item["PK"]).split("#", 2)
+            found[(field, value)] = sorted(item.get("members") or ())
         return found
 
     def _actions(self, write: w.Write) -> list[dict[str, Any]]:
