@@ -16,8 +16,9 @@ packed together). CSV rows are counted per row in blocks of 100 rows.
 
 An operation passes when it makes at most its minimum + 1 requests. Counts
 are for the happy path (no conflict, no retry). For stream records the
-minimum is for the whole drain that follows the operation and is divided by
-the number of records the drain handled, as the measurement is.
+minimum is for the whole drain that follows the operation; the table shows
+it divided by the number of records the drain handled, as the measurement
+is, and the row passes when the whole drain makes at most its minimum + 1.
 """
 
 from __future__ import annotations

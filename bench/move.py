@@ -63,7 +63,7 @@ class Move:
 
 
 def run(embedded: Embedded, events: int, chats: int, profiles: Profiles, reps: int = 2) -> dict[str, Any]:
-    """Items per second moved by `move_history_step` (from its start until the record
+    """Items per second moved by `move_history` (from its start until the record
     reads completed; the cleanup after is timed apart) ÷ items per second of a plain
     BatchWriteItem of the same items into another partition of the same table.
 
@@ -108,16 +108,19 @@ def run(embedded: Embedded, events: int, chats: int, profiles: Profiles, reps: i
 
 
 def _timed_move(embedded: Embedded, service: Service, unification_id: str, expected: int) -> Move:
-    """Run the background move as the stream consumer does (`move_history_step`) until done."""
-    from chalicelib.service.unify import move_history_step
+    """Run the background move as the stream consumer does (`move_history`) until done."""
+    from chalicelib.service.unify import move_history
 
     watch = CompletionWatch(service.container.client, service.log, embedded.server_clock)
     before = service.log.snapshot()
     server_before = embedded.server_clock.snapshot()
+    hint = service.deps.store.get_unification(unification_id)
+    if hint is None:
+        raise Failed(f"no unification {unification_id}")
     started = time.perf_counter()
-    record = move_history_step(service.deps, unification_id)
+    record = move_history(service.deps, hint)
     while record is not None and not (record.status.value == "completed" and record.progress.cleaned):
-        record = move_history_step(service.deps, unification_id)
+        record = move_history(service.deps, hint)
     finished = time.perf_counter()
     watch.detach()
     if record is None or watch.at is None or watch.tally is None or watch.server_tally is None:

@@ -171,6 +171,14 @@ def record_kind(record: dict[str, Any]) -> str:
     return label
 
 
+def decoded_kind(record: Any) -> str:
+    """`record_kind` of a record as the consumer sees it (`store.streams.StreamRecord`)."""
+    label = f"{record.kind or '?'} {record.event_name or '?'}"
+    if record.kind == "unification" and record.new_image is not None:
+        label += " " + str(record.new_image.get("status", "?"))
+    return label
+
+
 @dataclass
 class StreamStats:
     records: Counter[str] = field(default_factory=Counter)
@@ -186,8 +194,10 @@ class StreamStats:
 
 
 class CountingConsumer:
-    """The real stream handler, handed one record at a time so each record's requests
-    are attributed to it (the handler itself walks a batch one record at a time)."""
+    """The real stream handler, handed each batch as the pump reads it; the requests
+    of each record are attributed to it by wrapping the consumer's per-record step
+    (a record the handler skips, superseded by a later image in its batch, costs
+    nothing and counts as handled)."""
 
     def __init__(self, service: Service) -> None:
         import app
@@ -195,6 +205,16 @@ class CountingConsumer:
         self.handler = app.stream_consumer
         self.service = service
         self.stats = StreamStats()
+        consumers = service.container.consumers
+        step = consumers.handle_record
+
+        def counted(record: Any) -> None:
+            kind = decoded_kind(record)
+            with self.service.log.window() as tally:
+                step(record)
+            self.stats.tallies[kind].add(tally)
+
+        consumers.handle_record = counted  # type: ignore[method-assign]
 
     def take(self) -> StreamStats:
         """What was handled since the last `take`."""
@@ -202,19 +222,14 @@ class CountingConsumer:
         return stats
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        records = event["Records"]
-        for index, record in enumerate(records):
-            kind = record_kind(record)
-            started = time.perf_counter()
-            with self.service.log.window() as tally:
-                result = self.handler({"Records": [record]}, context) or {}
-            self.stats.seconds += time.perf_counter() - started
-            self.stats.records[kind] += 1
-            self.stats.tallies[kind].add(tally)
-            if result.get("batchItemFailures"):
-                later = [r["dynamodb"]["SequenceNumber"] for r in records[index:]]
-                return {"batchItemFailures": [{"itemIdentifier": s} for s in later]}
-        return {"batchItemFailures": []}
+        started = time.perf_counter()
+        result: dict[str, Any] = self.handler(event, context) or {"batchItemFailures": []}
+        self.stats.seconds += time.perf_counter() - started
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for record in event["Records"]:
+            if record["dynamodb"]["SequenceNumber"] not in failed:
+                self.stats.records[record_kind(record)] += 1
+        return result
 
 
 def stream_pump(embedded: Embedded, service: Service, consumer: CountingConsumer) -> Any:

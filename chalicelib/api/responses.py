@@ -47,7 +47,7 @@ ErrorCode = Literal[
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # objects ---------------------------------------------------------------------------

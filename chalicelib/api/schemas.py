@@ -41,7 +41,7 @@ Id = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ProfileWrite(Body):

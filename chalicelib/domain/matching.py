@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import phonenumbers
-
 from .contacts import CONTACT_FIELDS
 from .models import User, UserType
 
@@ -29,6 +27,8 @@ DEFAULT_EMAIL_BLOCKLIST = frozenset(
 
 def is_placeholder_phone(e164: str) -> bool:
     """Numbers whose subscriber digits are all one digit, such as 090-1111-1111 (R6.4)."""
+    import phonenumbers  # on first use (cold start)
+
     try:
         national = str(phonenumbers.parse(e164).national_number)
     except phonenumbers.NumberParseException:

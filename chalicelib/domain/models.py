@@ -18,7 +18,7 @@ ProfileValue = str | int | float | bool
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class UserType(StrEnum):

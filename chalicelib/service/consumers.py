@@ -9,9 +9,18 @@ from ..domain.models import Status, UserType
 from ..store.streams import StreamRecord
 from .deps import Deps
 from .unifications import Unifications
-from .unify import move_history_step
+from .unify import move_history
 
 log = logging.getLogger(__name__)
+
+
+def _unification_id(record: StreamRecord) -> str | None:
+    """The id of the unification a record is an image of (read from its key: a record
+    whose image cannot be decoded fails in `handle_record`, on its own)."""
+    image = record.new_image
+    if record.kind != "unification" or image is None or not str(image.get("PK", "")).startswith("UNIF#"):
+        return None
+    return str(image["PK"])
 
 
 class Consumers:
@@ -25,7 +34,12 @@ class Consumers:
         Processing stops at the first failure: Lambda retries from there, and
         every record is safe to see again.
         """
+        ids = [_unification_id(record) for record in records]
+        latest = {key: index for index, key in enumerate(ids) if key is not None}
         for index, record in enumerate(records):
+            key = ids[index]
+            if key is not None and latest[key] != index:
+                continue  # a later image of the same unification follows in this batch: it decides
             try:
                 self.handle_record(record)
             except Exception:
@@ -41,7 +55,7 @@ class Consumers:
         if unification is not None:
             p = unification.progress
             if unification.status is Status.RUNNING or (unification.status is Status.COMPLETED and not p.cleaned):
-                move_history_step(self.deps, unification.id)
+                move_history(self.deps, unification)
             return
         login = record.login()
         if login is not None and record.event_name == "INSERT":
@@ -65,7 +79,7 @@ class Consumers:
         while True:
             page = self.deps.store.unifications_by("gsi1", f"USTATUS#{Status.RUNNING.value}", cursor, 100)
             for unification in page.items:
-                result = move_history_step(self.deps, unification.id)
+                result = move_history(self.deps, unification)
                 if result is not None and result.status is Status.COMPLETED:
                     finished += 1
             cursor = page.next_cursor

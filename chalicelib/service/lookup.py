@@ -16,6 +16,15 @@ def require_user(store: Store, user_id: str) -> User:
     return user
 
 
+def require_pair(store: Store, source_id: str, target_id: str) -> tuple[User, User]:
+    """Two users read together (one BatchGetItem)."""
+    users = store.get_users([source_id, target_id])
+    for user_id in (source_id, target_id):
+        if user_id not in users:
+            raise NotFound(f"no user {user_id}")
+    return users[source_id], users[target_id]
+
+
 def resolve_user(store: Store, user_id: str) -> tuple[User, str | None]:
     """The user, or the member it was unified into, and the id it was resolved from (R3.5)."""
     user = require_user(store, user_id)

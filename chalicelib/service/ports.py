@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
 from ..domain.writes import Write
-from ..store.dynamo import Page
+from ..store.dynamo import HistoryChunk, Page
 
 
 class Store(Protocol):
@@ -55,9 +55,11 @@ class Store(Protocol):
 
     def count_history(self, user_id: str) -> tuple[int, int]: ...
 
-    def copy_history_chunk(
-        self, source_id: str, target_id: str, cursor: str | None, limit: int
-    ) -> tuple[int, int, str | None]: ...
+    def get_unification_and_user(self, unification_id: str, user_id: str) -> tuple[Unification | None, User | None]: ...
+
+    def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk: ...
+
+    def delete_history(self, keys: Sequence[dict[str, Any]]) -> None: ...
 
     def delete_history_chunk(self, user_id: str, limit: int) -> int: ...
 

@@ -16,8 +16,8 @@ from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unifica
 from ..domain.rules import require_unification_allowed, why_not_allowed
 from ..store.dynamo import Page, decode_cursor, encode_cursor
 from .deps import Deps
-from .lookup import require_user
-from .retry import retrying
+from .lookup import require_pair, require_user
+from .retry import FirstThenReload, retrying
 from .unify import prepare_unification
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,7 @@ class Unifications:
             record = self._pending(unification_id)
             now = self.deps.clock.now()
             approved = record.model_copy(update={"approved_at": now})
-            source = require_user(self.deps.store, record.source_user_id)
-            target = require_user(self.deps.store, record.target_user_id)
+            source, target = require_pair(self.deps.store, record.source_user_id, record.target_user_id)
             reason = why_not_allowed(source, target)
             if reason is not None:
                 return self._close(record, Status.CANCELLED, reason)
@@ -230,8 +229,8 @@ class Unifications:
         so of two workers that try, exactly one commits.
         """
         store = self.deps.store
-        source = source or require_user(store, record.source_user_id)
-        target = target or require_user(store, record.target_user_id)
+        if source is None or target is None:
+            source, target = require_pair(store, record.source_user_id, record.target_user_id)
         reason = why_not_allowed(source, target)
         if reason is not None:
             return self._close(record.model_copy(update={"version": expected_version}), Status.CANCELLED, reason)
@@ -260,7 +259,7 @@ class Unifications:
         while True:
             page = self.deps.store.unifications_by("gsi3", f"UTGT#{login.user_id}", cursor, 100)
             for record in page.items:
-                if record.status is Status.DEFERRED and self._run_deferred(record.id, login.at):
+                if record.status is Status.DEFERRED and self._run_deferred(record, login.at):
                     done += 1
             cursor = page.next_cursor
             if cursor is None:
@@ -274,15 +273,19 @@ class Unifications:
             page = self.deps.store.unifications_by("gsi1", f"USTATUS#{Status.DEFERRED.value}", cursor, 100)
             for record in page.items:
                 target = self.deps.store.get_user(record.target_user_id)
-                if target and target.last_login_at and self._run_deferred(record.id, target.last_login_at):
+                if target and target.last_login_at and self._run_deferred(record, target.last_login_at):
                     done += 1
             cursor = page.next_cursor
             if cursor is None:
                 return done
 
-    def _run_deferred(self, unification_id: str, login_at: datetime) -> bool:
+    def _run_deferred(self, listed: Unification, login_at: datetime) -> bool:
+        """Run one deferred unification. The listing's version serves the first try
+        (the transaction claims the record at that version); a retry reads it."""
+        fresh = FirstThenReload[Unification | None](listed, lambda: self.deps.store.get_unification(listed.id))
+
         def once() -> bool:
-            record = self.deps.store.get_unification(unification_id)
+            record = fresh.get()
             if record is None or record.status is not Status.DEFERRED:
                 return False  # already run (or ended) by someone else
             if record.approved_at is None or login_at <= record.approved_at:

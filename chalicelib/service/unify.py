@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..domain import writes as w
 from ..domain.merge import plan_unification
 from ..domain.models import Delivery, Progress, Status, Trigger, Unification, User
 from .deps import Deps
-from .retry import retrying
+from .retry import FirstThenReload, retrying
 
 # Deliveries copied inside the unification's own transaction; the rest (rare)
 # are copied just before it, so a campaign is never sent twice (R3.2).
@@ -84,61 +85,94 @@ def prepare_unification(
     )
 
 
-def move_history_step(deps: Deps, unification_id: str, max_chunks: int = 50) -> Unification | None:
+def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unification | None:
     """Advance a unification's history move; safe to run any number of times (R3.3, R10).
 
-    1. count the source's chats and events once (`total`);
-    2. copy them into the member's partition in chunks, from a bookmark kept
-       on the record with the progress (a repeated chunk rewrites the same
-       items);
-    3. complete: the record reads `completed` and the member stops reading
-       the source's partition, all in one transaction;
-    4. remove the source's now-unreachable copies.
+    `hint` is any version of the record (a stream image, a listing): only its
+    ids are used. The record and its member are read fresh, together.
+
+    1. copy the source's chats and events into the member's partition in
+       chunks, from a bookmark kept on the record with the progress (a repeated
+       chunk rewrites the same items). A history that fits one chunk is
+       counted by copying it; a longer one is counted once, when its first
+       chunk is saved (R10 totals);
+    2. complete: the record reads `completed` and the member stops reading
+       the source's partition, in one transaction;
+    3. delete the source's originals, now out of every read (the keys this
+       run copied when it copied them all, else read again); the record then
+       reads `cleaned`.
     """
     store = deps.store
-    for _ in range(max_chunks):
-        record = store.get_unification(unification_id)
+    record, member = store.get_unification_and_user(hint.id, hint.target_user_id)
+    # The source keys copied by this run; kept only when this run copies the whole history.
+    copied: list[dict[str, Any]] | None = None
+    if record is not None and record.progress.cursor is None and not record.progress.copied:
+        copied = []
+    for _ in range(max_steps):
         if record is None:
             return None
-        p = record.progress
-        if record.status is Status.COMPLETED and p.counted and not p.cleaned:
-            _clean(deps, record)
-            continue
-        if record.status is not Status.RUNNING:
+        if record.status is Status.COMPLETED and not record.progress.cleaned:
+            record = _clean(deps, record, copied)
+        elif record.status is not Status.RUNNING:
             return record
-        if not p.counted:
-            chats, events = store.count_history(record.source_user_id)
-            _save_progress(deps, record, Progress(chats_total=chats, events_total=events, counted=True))
-        elif p.copied:
-            retrying(lambda: _complete(deps, unification_id))
+        elif record.progress.copied:
+            record = _complete_retrying(deps, record, member)
         else:
-            chats, events, cursor = store.copy_history_chunk(
-                record.source_user_id, record.target_user_id, p.cursor, deps.settings.move_chunk_size
-            )
-            progress = p.model_copy(
-                update={
-                    "chats_moved": min(p.chats_total, p.chats_moved + chats),
-                    "events_moved": min(p.events_total, p.events_moved + events),
-                    "cursor": cursor,
-                    "copied": cursor is None,
-                }
-            )
-            _save_progress(deps, record, progress)
-    return store.get_unification(unification_id)
+            record = _copy_chunk(deps, record, copied)
+    return record
 
 
-def _save_progress(deps: Deps, record: Unification, progress: Progress) -> None:
-    # A conflict means another worker advanced it; the next round re-reads the record.
-    with contextlib.suppress(w.WriteConflict):
-        deps.store.commit([w.SaveUnification(record.changed(deps.clock.now(), progress=progress), record.version)])
-
-
-def _complete(deps: Deps, unification_id: str) -> Unification | None:
-    store, now = deps.store, deps.clock.now()
-    record = store.get_unification(unification_id)
-    if record is None or record.status is not Status.RUNNING:
-        return record
+def _copy_chunk(deps: Deps, record: Unification, copied: list[dict[str, Any]] | None) -> Unification | None:
+    """Copy the next chunk and save the bookmark; a one-chunk history goes straight on
+    to completion, which saves its counts."""
     p = record.progress
+    chunk = deps.store.copy_history_chunk(
+        record.source_user_id, record.target_user_id, p.cursor, deps.settings.move_chunk_size
+    )
+    if copied is not None:
+        copied += chunk.source_keys
+    if not p.counted and p.cursor is None and chunk.cursor is None:
+        whole = Progress(chats_total=chunk.chats, events_total=chunk.events, counted=True, copied=True)
+        return record.model_copy(update={"progress": whole})  # unsaved: the completion writes it
+    if not p.counted:
+        chats, events = deps.store.count_history(record.source_user_id)
+        p = p.model_copy(update={"chats_total": chats, "events_total": events, "counted": True})
+    return _save_progress(
+        deps,
+        record,
+        p.model_copy(
+            update={
+                "chats_moved": min(p.chats_total, p.chats_moved + chunk.chats),
+                "events_moved": min(p.events_total, p.events_moved + chunk.events),
+                "cursor": chunk.cursor,
+                "copied": chunk.cursor is None,
+            }
+        ),
+    )
+
+
+def _save_progress(deps: Deps, record: Unification, progress: Progress) -> Unification | None:
+    """The record saved with its new progress; on a conflict (another worker advanced
+    it) the record as it now is."""
+    saved = record.changed(deps.clock.now(), progress=progress)
+    try:
+        deps.store.commit([w.SaveUnification(saved, record.version)])
+    except w.WriteConflict:
+        return deps.store.get_unification(record.id)
+    return saved
+
+
+def _complete_retrying(deps: Deps, record: Unification, member: User | None) -> Unification | None:
+    """Complete with what was read; on a conflict, read both again and retry."""
+    first: tuple[Unification | None, User | None] = (record, member)
+    fresh = FirstThenReload(first, lambda: deps.store.get_unification_and_user(record.id, record.target_user_id))
+    return retrying(lambda: _complete(deps, *fresh.get()))
+
+
+def _complete(deps: Deps, record: Unification | None, member: User | None) -> Unification | None:
+    if record is None or record.status is not Status.RUNNING or not record.progress.copied:
+        return record  # already completed, or (re-read after a conflict) not all copied yet
+    now, p = deps.clock.now(), record.progress
     done = record.changed(
         now,
         status=Status.COMPLETED,
@@ -146,16 +180,18 @@ def _complete(deps: Deps, unification_id: str) -> Unification | None:
         progress=p.model_copy(update={"chats_moved": p.chats_total, "events_moved": p.events_total}),
     )
     writes: list[w.Write] = [w.SaveUnification(done, record.version)]
-    target = store.get_user(record.target_user_id)
-    if target is not None and record.source_user_id in target.moving_sources:
-        remaining = tuple(s for s in target.moving_sources if s != record.source_user_id)
-        writes.append(w.SaveUser(target.model_copy(update={"moving_sources": remaining}), target.version))
-    store.commit(writes)
+    if member is not None and record.source_user_id in member.moving_sources:
+        remaining = tuple(s for s in member.moving_sources if s != record.source_user_id)
+        writes.append(w.SaveUser(member.model_copy(update={"moving_sources": remaining}), member.version))
+    deps.store.commit(writes)
     return done
 
 
-def _clean(deps: Deps, record: Unification) -> None:
-    """Delete the source's copies; nothing reads them once the move has completed."""
-    while deps.store.delete_history_chunk(record.source_user_id, deps.settings.move_chunk_size):
-        pass
-    _save_progress(deps, record, record.progress.model_copy(update={"cleaned": True}))
+def _clean(deps: Deps, record: Unification, copied: list[dict[str, Any]] | None) -> Unification | None:
+    """Delete the source's originals; nothing reads them once the move has completed."""
+    if copied is not None:
+        deps.store.delete_history(copied)  # this run copied every one of them
+    else:
+        while deps.store.delete_history_chunk(record.source_user_id, deps.settings.move_chunk_size):
+            pass
+    return _save_progress(deps, record, record.progress.model_copy(update={"cleaned": True}))

@@ -51,6 +51,16 @@ class Page(Generic[T]):
     resolved_from: str | None = None
 
 
+@dataclass(frozen=True)
+class HistoryChunk:
+    """What one step of a history move copied, and where the next one resumes."""
+
+    chats: int
+    events: int
+    cursor: str | None
+    source_keys: list[dict[str, Any]]
+
+
 def encode_cursor(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
 
@@ -348,10 +358,21 @@ class DynamoStore:
 
     # history move (R3.3, R10) -----------------------------------------------
 
+    def get_unification_and_user(self, unification_id: str, user_id: str) -> tuple[Unification | None, User | None]:
+        """A unification record and one user (its member), in one BatchGetItem."""
+        record: Unification | None = None
+        user: User | None = None
+        for item in self._batch_get([codec.unification_key(unification_id), codec.user_key(user_id)]):
+            if item["PK"] == codec.unification_key(unification_id)["PK"]:
+                record = codec.unification_from_item(item)
+            else:
+                user = codec.user_from_item(item)
+        return record, user
+
     def count_history(self, user_id: str) -> tuple[int, int]:
         """How many chats and events sit in the user's own partition."""
         counts = []
-        for prefix in ("C#", "E#"):
+        for prefix in HISTORY_PREFIXES:
             total = 0
             kwargs = {
                 "TableName": self.table,
@@ -368,18 +389,19 @@ class DynamoStore:
             counts.append(total)
         return counts[0], counts[1]
 
-    def copy_history_chunk(
-        self, source_id: str, target_id: str, cursor: str | None, limit: int
-    ) -> tuple[int, int, str | None]:
+    def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk:
         """Copy up to `limit` chats/events of the source's partition into the target's.
 
-        Resumes after `cursor`; returns (chats copied, events copied, next
-        cursor), the cursor None once everything is copied. Copies keep their
-        keys, so copying a chunk twice writes the same items.
+        Resumes after `cursor`; the chunk's cursor is None once everything is
+        copied. Copies keep their keys, so copying a chunk twice writes the
+        same items. The chunk carries the source keys it copied, so that the
+        caller can delete them without reading them again.
         """
         state = decode_cursor(cursor) or {"p": 0}
         phase, start_key = int(state.get("p", 0)), state.get("k")
         copied = [0, 0]
+        keys: list[dict[str, Any]] = []
+        copies: list[dict[str, Any]] = []
         remaining = limit
         while phase < len(HISTORY_PREFIXES) and remaining > 0:
             kwargs = self._prefix_query(
@@ -389,18 +411,23 @@ class DynamoStore:
                 kwargs["ExclusiveStartKey"] = start_key
             raw = self.client.query(TableName=self.table, **kwargs)
             items = raw.get("Items", [])
-            for item in items:
-                item["PK"] = {"S": f"USER#{target_id}"}
-                item["movedFrom"] = {"S": source_id}
-            self.batch_write([{"PutRequest": {"Item": item}} for item in items])
+            keys += [{"PK": item["PK"], "SK": item["SK"]} for item in items]
+            copies += [{**item, "PK": {"S": f"USER#{target_id}"}, "movedFrom": {"S": source_id}} for item in items]
             copied[phase] += len(items)
             remaining -= len(items)
             start_key = raw.get("LastEvaluatedKey")
             if start_key is None:
                 phase += 1
+        self.batch_write([{"PutRequest": {"Item": copy}} for copy in copies])  # chats and events together
         if phase >= len(HISTORY_PREFIXES):
-            return copied[0], copied[1], None
-        return copied[0], copied[1], encode_cursor({"p": phase, "k": start_key} if start_key else {"p": phase})
+            next_cursor = None
+        else:
+            next_cursor = encode_cursor({"p": phase, "k": start_key} if start_key else {"p": phase})
+        return HistoryChunk(copied[0], copied[1], next_cursor, keys)
+
+    def delete_history(self, keys: Sequence[dict[str, Any]]) -> None:
+        """Delete the source items a chunk copied (keys as `copy_history_chunk` gave them)."""
+        self.batch_write([{"DeleteRequest": {"Key": dict(key)}} for key in keys])
 
     def delete_history_chunk(self, user_id: str, limit: int) -> int:
         """Delete up to `limit` chats/events from the user's partition; 0 when none are left."""
@@ -413,7 +440,7 @@ class DynamoStore:
                 ),
             )
             keys = raw.get("Items", [])
-            self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+            self.delete_history(keys)
             deleted += len(keys)
             if deleted >= limit:
                 break

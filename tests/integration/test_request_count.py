@@ -68,3 +68,34 @@ def test_a_login_makes_as_many_requests_for_1000_events_as_for_10(api: Api, serv
     # ...and still nothing vanished from view (R3.3): all 1,000 under the member at once.
     member = large_login["user"]["id"]
     assert len(api.walk(f"/v1/users/{member}/events", "events", limit=1000)) == 1000
+
+
+def test_moving_a_short_history_takes_one_pass_of_requests(api: Api, service: Service, table: Table) -> None:
+    """Issue 6: a history that fits one chunk is moved with the requests the data model
+    needs and one more: read the record and its member together, the source's chats
+    and events (2 Query), copy them (1 BatchWriteItem), complete (1 TransactWriteItems),
+    delete the originals from the keys already read (1 BatchWriteItem), mark it cleaned
+    (1 PutItem)."""
+    import app
+    from chalicelib.local.stack import scheduled_event
+
+    api.put_member("m-move", {"name": "Taro Yamada"})
+    visitor = api.visit(profile={"name": "Mango"})
+    give_history(api, table, service.clock, visitor, 10)
+    unification = ok(api.login(visitor, "m-move"))["unification"]
+
+    with dynamodb_requests(service.container.client) as counts:
+        app.finish_unifications(scheduled_event(), None)
+    record = service.store.get_unification(unification["id"])
+    assert record.status.value == "completed" and record.progress.cleaned
+    assert (record.progress.chats_total, record.progress.events_total) == (1, 10)
+    moving = counts - Counter({"Query": 2})  # the schedule's own two listings (deferred, running)
+    assert moving == Counter(
+        {"BatchGetItem": 1, "Query": 2, "BatchWriteItem": 2, "TransactWriteItems": 1, "PutItem": 1}
+    ), dict(counts)
+    leftovers = table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"USER#{visitor.user_id}"}},
+    )["Items"]
+    assert not [i for i in leftovers if i["SK"]["S"][:2] in ("C#", "E#")], "the originals were deleted"

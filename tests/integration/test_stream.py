@@ -5,6 +5,7 @@ per-record failures with their sequence numbers."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -296,6 +297,22 @@ def test_a_record_of_a_completed_unification_changes_nothing(
         assert app.stream_consumer({"Records": [lambda_record("700", stale)]}, None) == {"batchItemFailures": []}
 
 
+def test_of_several_images_of_one_unification_in_a_batch_only_the_last_is_acted_on(
+    api: Api, service: Service, table: Table, running: tuple[Unified, dict[str, Any]]
+) -> None:
+    """The mover's own progress writes come back as records; within a batch the
+    latest image of a unification decides, the earlier ones cost nothing."""
+    unified, record = running
+    finished = {**record, "status": {"S": "completed"}}
+    finished["progress"] = {"S": json.dumps({**json.loads(record["progress"]["S"]), "cleaned": True})}
+    with table.unchanged():  # the running image is superseded: the move does not run
+        batch = {"Records": [lambda_record("100", record), lambda_record("200", finished, record)]}
+        assert app.stream_consumer(batch, None) == {"batchItemFailures": []}
+    batch = {"Records": [lambda_record("300", finished, record), lambda_record("400", record, finished)]}
+    assert app.stream_consumer(batch, None) == {"batchItemFailures": []}
+    assert service.store.get_unification(unified.unification_id).status.value == "completed"
+
+
 def test_a_record_whose_processing_fails_is_reported_with_its_sequence_number(
     api: Api, service: Service, table: Table, monkeypatch: pytest.MonkeyPatch, running: tuple[Unified, dict[str, Any]]
 ) -> None:
@@ -307,7 +324,7 @@ def test_a_record_whose_processing_fails_is_reported_with_its_sequence_number(
         raise RuntimeError("DynamoDB is unavailable")
 
     with monkeypatch.context() as patch:
-        patch.setattr(service.store, "get_unification", unavailable)
+        patch.setattr(service.store, "copy_history_chunk", unavailable)
         result = app.stream_consumer(event, None)
     failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
     assert failed and failed[0] == "200", f"the failing record is reported first: {result}"
