@@ -33,6 +33,7 @@ import bisect
 import contextvars
 import copy
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -349,13 +350,58 @@ def _delete_item(self: Table, hash_key: Any, range_key: Any) -> Any:
     return item
 
 
+# `ADD members :id` / `DELETE members :id` on a string set, nothing else asked.
+_SET_UPDATE = re.compile(r"(ADD|DELETE) ([A-Za-z_][A-Za-z0-9_]*) (:[A-Za-z0-9_]+)")
+
+
 def _update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-    result = _ORIGINAL["update_item"](self, table_name, key, *args, **kwargs)
     table = self.get_table(table_name)
+    result = _set_update(self, table, key, *args, **kwargs)
+    if result is None:
+        result = _ORIGINAL["update_item"](self, table_name, key, *args, **kwargs)
     if getattr(table, "_bench_gsi", None) is not None:
         hash_value, range_value = self.get_keys_value(table, key)
         _index_item(table, table.get_item(hash_value, range_value))
     return result
+
+
+def _set_update(
+    backend: DynamoDBBackend,
+    table: Table,
+    key: dict[str, Any],
+    update_expression: str | None = None,
+    expression_attribute_names: Any = None,
+    expression_attribute_values: Any = None,
+    attribute_updates: Any = None,
+    expected: Any = None,
+    condition_expression: str | None = None,
+    **rest: Any,
+) -> Any:
+    """An unconditional ADD to or DELETE from a string set, applied as the Put of the
+    item it leaves (moto parses, validates and deep-copies for each one: three times a
+    Put; DynamoDB bills it as one). Anything else: None, for moto to do."""
+    found = _SET_UPDATE.fullmatch(update_expression or "")
+    if found is None or attribute_updates or expected or condition_expression or expression_attribute_names:
+        return None
+    op, name, placeholder = found.groups()
+    given = (expression_attribute_values or {}).get(placeholder) or {}
+    if set(given) != {"SS"}:
+        return None
+    hash_value, range_value = backend.get_keys_value(table, key)
+    item = table.get_item(hash_value, range_value)
+    attrs: dict[str, Any] = item.to_json()["Attributes"] if item is not None else dict(key)
+    current = attrs.get(name)
+    if current is not None and set(current) != {"SS"}:
+        return None  # a type error for moto to report
+    members = set(current["SS"]) if current else set()
+    members = members | set(given["SS"]) if op == "ADD" else members - set(given["SS"])
+    if members:
+        attrs[name] = {"SS": sorted(members)}
+    else:
+        attrs.pop(name, None)  # DynamoDB drops a set left empty
+    if item is None and op == "DELETE" and not members:
+        return None  # nothing to create: moto's own answer
+    return table.put_item(attrs)
 
 
 # transactions: conditions first, then the actions with an undo log ----------------------
@@ -417,33 +463,23 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
             if table.stream_shard is not None:
                 streams.setdefault(id(table), (table, len(table.stream_shard.items)))
             hash_value, range_value = self.get_keys_value(table, key)
-            undo.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
-            # As moto's own transaction passes them (None when absent).
+            before = table.get_item(hash_value, range_value)
+            # A Put or Delete replaces the stored Item object and never changes it: the
+            # undo log keeps the object itself; only an Update changes it in place.
+            undo.append((table, hash_value, range_value, copy.deepcopy(before) if op_type == "Update" else before))
+            # The conditions were all checked above and the server serves one request at
+            # a time (the local stack's LockedApp): the actions apply without them.
             names: Any = op.get("ExpressionAttributeNames")
             values: Any = op.get("ExpressionAttributeValues")
-            expression = op.get("ConditionExpression")
             if op_type == "Put":
-                self.put_item(
-                    table_name,
-                    op["Item"],
-                    condition_expression=expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+                self.put_item(table_name, op["Item"])
             elif op_type == "Delete":
-                self.delete_item(
-                    table_name,
-                    key,
-                    condition_expression=expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+                self.delete_item(table_name, key)
             elif op_type == "Update":
                 self.update_item(
                     table_name,
                     key,
                     update_expression=op["UpdateExpression"],
-                    condition_expression=expression,
                     expression_attribute_names=names,
                     expression_attribute_values=values,
                 )

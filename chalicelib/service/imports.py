@@ -122,8 +122,10 @@ class Imports:
     """R8.2, in two passes over the file, each in blocks of BLOCK_ROWS rows read
     as a stream: member rows first (upserted), then lead rows (created and
     matched against every member, this file's included). A block is read with
-    a constant number of requests and written in packed transactions; a row
-    whose transaction is refused is redone on its own, with fresh reads."""
+    a constant number of requests; members and candidates are written in
+    packed transactions, leads matching nobody in plain batches (new ids:
+    nothing to race). A row whose write is refused is redone on its own, with
+    fresh reads."""
 
     def __init__(self, deps: Deps, users: Users, unifications: Unifications) -> None:
         self.deps = deps
@@ -135,30 +137,37 @@ class Imports:
         a bad row is reported with its line number and does not stop the others."""
         encoding = detect_encoding(body, charset)
         result = ImportResult()
-        for block in blocks(self._rows(body, encoding, result), BLOCK_ROWS):
-            self._members([row for row in block if row.member_id], result)
-        for block in blocks(self._rows(body, encoding, None), BLOCK_ROWS):
-            self._leads([row for row in block if not row.member_id], auto_approve, result)
+        for block in blocks(self._rows(body, encoding, result, members=True), BLOCK_ROWS):
+            self._members(block, result)
+        for block in blocks(self._rows(body, encoding, result, members=False), BLOCK_ROWS):
+            self._leads(block, auto_approve, result)
         result.errors.sort()
         return result
 
-    def _rows(self, body: bytes, encoding: str, result: ImportResult | None) -> Iterator[Row]:
-        """The file's valid rows; with `result`, count every row and record the bad ones."""
+    def _rows(self, body: bytes, encoding: str, result: ImportResult, members: bool) -> Iterator[Row]:
+        """One pass over the file: its valid member rows (those with a memberId), or its
+        valid lead rows. The members' pass counts every row; each bad row is reported
+        once, in the pass of its kind (a row of the wrong width: in the members' pass)."""
         rows = numbered_rows(body, encoding)
         first = next(rows, None)
         if first is None:
             raise InvalidRequest("the file is empty: a header row is required")
         header = check_header(first[1])
+        id_column = header.index("memberId") if "memberId" in header else None
         for line, cells in rows:
             if not any(c.strip() for c in cells):
                 continue
-            if result is not None:
+            if members:
                 result.rows += 1
+            if len(cells) == len(header):
+                if (id_column is not None and bool(cells[id_column].strip())) != members:
+                    continue  # the other pass's row
+            elif not members:
+                continue
             try:
                 yield self._parse(header, line, cells)
             except DomainError as error:
-                if result is not None:
-                    result.errors.append((line, error.message))
+                result.errors.append((line, error.message))
 
     def _parse(self, header: list[str], line: int, cells: list[str]) -> Row:
         if len(cells) != len(header):
@@ -200,33 +209,33 @@ class Imports:
             )
 
     def _leads(self, rows: list[Row], auto_approve: bool, result: ImportResult) -> None:
-        """Create a block's leads, matched in one read of the contact index (R6.3)."""
+        """Create a block's leads, matched in one read of the contact index (R6.3): those
+        matching nobody are written together in plain batches, each candidate with
+        its proposal in packed transactions."""
         leads = [self.users.plan_lead(row.profile, Consent(), Channel.CSV) for row in rows]
         matches = self.unifications.match_many(leads)
-        groups: list[list[w.Write]] = []
-        candidates: list[Unification | None] = []
-        for lead in leads:
-            match = matches.get(lead.id)
-            if match is None:
-                groups.append([w.SaveUser(lead, None)])
-                candidates.append(None)
-                continue
-            proposal = self.unifications.candidate(lead, match[0], Trigger.CSV_IMPORT, match[1])
-            groups.append([w.SaveUser(proposal.source, None), *proposal.writes])
-            candidates.append(proposal.unification)
-        committed = self.deps.store.commit_many(groups)
-        for row, ok, candidate in zip(rows, committed, candidates, strict=True):
-            if ok:
+        alone = [i for i, lead in enumerate(leads) if lead.id not in matches]
+        matched = [i for i, lead in enumerate(leads) if lead.id in matches]
+        proposals = []
+        for i in matched:
+            member, matched_on = matches[leads[i].id]
+            proposals.append(self.unifications.candidate(leads[i], member, Trigger.CSV_IMPORT, matched_on))
+        written = dict(zip(alone, self.deps.store.put_new_users([leads[i] for i in alone]), strict=True))
+        groups = [[w.SaveUser(proposal.source, None), *proposal.writes] for proposal in proposals]
+        written |= dict(zip(matched, self.deps.store.commit_many(groups), strict=True))
+        candidates = dict(zip(matched, (proposal.unification for proposal in proposals), strict=True))
+        for i, row in enumerate(rows):
+            if written[i]:
                 result.leads += 1
-                self._propose(candidate, auto_approve, result)
+                self._propose(candidates.get(i), auto_approve, result)
                 continue
-            written = self._one(
+            again = self._one(
                 row,
                 result,
                 functools.partial(self.users.create_lead, row.profile, Consent(), Channel.CSV, Trigger.CSV_IMPORT),
             )
-            if written is not None:
-                self._propose(written.candidate, auto_approve, result)
+            if again is not None:
+                self._propose(again.candidate, auto_approve, result)
 
     def _one(self, row: Row, result: ImportResult, write: Callable[[], UserWrite]) -> UserWrite | None:
         """One row on its own, through the use case with its retries; errors are the row's."""

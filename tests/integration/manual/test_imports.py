@@ -141,6 +141,26 @@ def test_bad_rows_are_reported_by_line_number_and_good_rows_import(mapi: ManualA
         assert mapi.search("email", email) == [], f"the bad row with {email} was imported"
 
 
+def test_a_lead_row_too_large_for_one_item_is_reported_and_the_others_import(mapi: ManualApi) -> None:
+    """Leads matching nobody are written in plain batches; a row whose user would exceed
+    DynamoDB's 400 KB item is left out of the batch and reported on its own line."""
+    columns = [f"note{n}" for n in range(450)]
+    huge = ",".join("x" * 1000 for _ in columns)
+    small = ",".join("" for _ in columns)
+    text = csv_text(
+        "name,email," + ",".join(columns),
+        f"Before,before@example.com,{small}",  # line 2
+        f"Huge,huge@example.com,{huge}",  # line 3
+        f"After,after@example.com,{small}",  # line 4
+    )
+    result = mapi.import_csv(text.encode())
+    assert [e["row"] for e in result["errors"]] == [3], result["errors"]
+    assert (result["rows"], result["leads"]) == (3, 2), result
+    assert mapi.search("email", "huge@example.com") == []
+    for email in ("before@example.com", "after@example.com"):
+        lead_by_email(mapi, email)
+
+
 def test_several_quoted_newlines_keep_counting_lines(mapi: ManualApi) -> None:
     text = csv_text(
         "name,email,note",
