@@ -12,11 +12,18 @@ the table, so on a table of a few thousand items they swamp the service:
 - `Query`, on the table or a GSI, sorts and scans every item of the table
   (60 ms on 12,000 items), and sizes every item of the partition before
   applying the sort-key condition, where DynamoDB reads only the partition
-  and seeks to the sort-key range asked for.
+  and seeks to the sort-key range asked for;
+- an `UpdateItem` parses its expression, validates it against a deep copy
+  of the item and walks the tree: three times a Put of the same item, where
+  DynamoDB bills it as one write (the contact index's set ADD/DELETE).
 
 `install()` keeps moto's answers and changes only those costs: a transaction
-checks every condition first, then applies its actions with an undo log of
-the items it touches (so a failed apply still rolls back, stream included);
+checks every condition first, then applies its actions (without checking
+them again: the local stack serves one request at a time) with an undo log
+of the items it touches (so a failed apply still rolls back, stream
+included); an unconditional ADD to or DELETE from a string set is applied
+as the Put of the item it leaves (one stream record, as DynamoDB writes,
+where moto writes an INSERT of the bare key and then a MODIFY);
 a table Query finds the items of its partition within its sort-key
 condition by bisection in the partition's sorted keys; a GSI Query looks only at the
 items indexed under its key value (each candidate re-checked against the
