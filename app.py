@@ -6,30 +6,43 @@ import functools
 import logging
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, Rate, Request, Response
 
-from chalicelib.api import schemas as s
-from chalicelib.api import views
 from chalicelib.api.auth import bearer_token, require_access, require_plugin_key
 from chalicelib.api.errors import domain_error_response, error_response
 from chalicelib.bootstrap import container
-from chalicelib.domain.contacts import normalize_contact
 from chalicelib.domain.errors import (
     DomainError,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RetriesExhausted,
     UnsupportedMediaType,
 )
-from chalicelib.domain.models import Channel
-from chalicelib.service.history import ChatView
-from chalicelib.service.messengers import MessengerProfile
-from chalicelib.service.retry import RetriesExhausted
-from chalicelib.service.users import Consent
-from chalicelib.store.dynamo import Page
-from chalicelib.store.streams import decode_records
+from chalicelib.lazy import LazyModule
+
+# Imported on first use (chalicelib/lazy.py): the stream consumer's and the
+# schedule's Lambdas never load the HTTP layer, its pydantic bodies or the use
+# cases they do not run.
+if TYPE_CHECKING:
+    from chalicelib.api import schemas as s
+    from chalicelib.api import views
+    from chalicelib.domain import contacts, models
+    from chalicelib.service import messengers
+    from chalicelib.service import users as user_cases
+    from chalicelib.service.history import ChatView
+    from chalicelib.store import streams
+    from chalicelib.store.dynamo import Page
+else:
+    s = LazyModule("chalicelib.api.schemas")
+    views = LazyModule("chalicelib.api.views")
+    contacts = LazyModule("chalicelib.domain.contacts")
+    models = LazyModule("chalicelib.domain.models")
+    messengers = LazyModule("chalicelib.service.messengers")
+    user_cases = LazyModule("chalicelib.service.users")
+    streams = LazyModule("chalicelib.store.streams")
 
 app = Chalice(app_name="unification")
 app.log.setLevel(logging.INFO)
@@ -116,8 +129,8 @@ def created(payload: dict[str, Any]) -> Response:
     return Response(body=payload, status_code=201, headers={"Content-Type": "application/json"})
 
 
-def consent_of(b: s.ProfileWrite) -> Consent:
-    return Consent(b.unsubscribeEmail, b.unsubscribeTexting)
+def consent_of(b: s.ProfileWrite) -> user_cases.Consent:
+    return user_cases.Consent(b.unsubscribeEmail, b.unsubscribeTexting)
 
 
 def chat_payload(view: ChatView) -> dict[str, Any]:
@@ -252,7 +265,11 @@ def users() -> Any:
         if len(keys) != 1:
             raise InvalidRequest("give exactly one of mobileNumber, email or memberId")
         field = keys[0]
-        value = q[field] if field == "memberId" else normalize_contact(field, q[field], c.settings.default_phone_region)
+        value = (
+            q[field]
+            if field == "memberId"
+            else contacts.normalize_contact(field, q[field], c.settings.default_phone_region)
+        )
         found = c.users.search(field, value, s.limit_of(q))
         return {"users": [views.user_json(u) for u in found]}
     b = body(s.ProfileWrite)
@@ -349,7 +366,7 @@ def reject(unification_id: str) -> dict[str, Any]:
 @route("/v1/messengers/{channel}/messages", ["POST"])
 def messenger_message(channel: str) -> Response:
     c = container()
-    if channel not in (Channel.LINE.value, Channel.INSTAGRAM.value):
+    if channel not in (models.Channel.LINE.value, models.Channel.INSTAGRAM.value):
         raise NotFound(f"no messenger channel {channel!r} (line or instagram)")
     raw = req().raw_body
     data = s.json_object(raw.encode() if isinstance(raw, str) else raw)
@@ -363,10 +380,10 @@ def messenger_message(channel: str) -> Response:
             )
     b = s.validate(data, s.MessengerIn)
     received = c.messengers.receive(
-        Channel(channel),
+        models.Channel(channel),
         b.externalId,
         b.text,
-        MessengerProfile(b.profile.name, b.profile.avatarUrl, b.profile.username),
+        messengers.MessengerProfile(b.profile.name, b.profile.avatarUrl, b.profile.username),
     )
     named = c.history.name_messages([received.message])
     return created(
@@ -407,7 +424,7 @@ def imports() -> dict[str, Any]:
 @app.lambda_function(name="stream_consumer")
 def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """DynamoDB stream → unification work; per-record failures, lowest first."""
-    failed = container().consumers.handle_records(decode_records(event))
+    failed = container().consumers.handle_records(streams.decode_records(event))
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}
 
 

@@ -286,7 +286,11 @@ class Run:
         )
         r["summary"] = (
             f"import app {r['import_app_ms']} ms vs {r['import_bare_ms']} ms bare"
-            f" (whole process {r['process_ratio']:.2f}x); bundle: {sizes}"
+            f" (whole process {r['process_ratio']:.2f}x); the HTTP layer and use cases load on first use:"
+            f" import app and a session event's modules {r['first_event_imports_ms']} ms"
+            f" ({r['first_event_ratio']}x), and a stream batch's {r['first_stream_batch_imports_ms']} ms"
+            f" ({r['first_stream_batch_ratio']}x);"
+            f" bundle: {sizes}"
         )
         self.figures.append(
             report.Figure(

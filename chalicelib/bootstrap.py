@@ -5,22 +5,25 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from .config import Settings
 from .service.clock import Clock, SystemClock
-from .service.consumers import Consumers
-from .service.deps import Deps
-from .service.history import History
-from .service.imports import Imports
-from .service.messengers import Messengers
-from .service.sessions import Sessions
-from .service.unifications import Unifications
-from .service.users import Users
-from .store.dynamo import DynamoStore
+
+# Each use case is imported when first built: the stream consumer's Lambda never
+# loads the HTTP-only ones, the API's never the consumer.
+if TYPE_CHECKING:
+    from .service.consumers import Consumers
+    from .service.deps import Deps
+    from .service.history import History
+    from .service.imports import Imports
+    from .service.messengers import Messengers
+    from .service.sessions import Sessions
+    from .service.unifications import Unifications
+    from .service.users import Users
 
 
 def dynamodb_client(settings: Settings) -> Any:
@@ -46,34 +49,51 @@ class Container:
 
     @cached_property
     def deps(self) -> Deps:
+        from .service.deps import Deps
+        from .store.dynamo import DynamoStore
+
         return Deps(store=DynamoStore(self.client, self.settings.table_name), clock=self.clock, settings=self.settings)
 
     @cached_property
     def sessions(self) -> Sessions:
+        from .service.sessions import Sessions
+
         return Sessions(self.deps)
 
     @cached_property
     def unifications(self) -> Unifications:
+        from .service.unifications import Unifications
+
         return Unifications(self.deps)
 
     @cached_property
     def users(self) -> Users:
+        from .service.users import Users
+
         return Users(self.deps, self.unifications)
 
     @cached_property
     def history(self) -> History:
+        from .service.history import History
+
         return History(self.deps)
 
     @cached_property
     def messengers(self) -> Messengers:
+        from .service.messengers import Messengers
+
         return Messengers(self.deps)
 
     @cached_property
     def imports(self) -> Imports:
+        from .service.imports import Imports
+
         return Imports(self.deps, self.users, self.unifications)
 
     @cached_property
     def consumers(self) -> Consumers:
+        from .service.consumers import Consumers
+
         return Consumers(self.deps, self.unifications)
 
 

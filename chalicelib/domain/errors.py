@@ -56,3 +56,8 @@ class PayloadTooLarge(DomainError):
 
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
+
+
+class RetriesExhausted(RuntimeError):
+    """Raised after the bounded optimistic retries conflicted every time (service.retry):
+    surfaced as `unavailable`, never swallowed."""

@@ -7,14 +7,13 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from ..domain.errors import RetriesExhausted
 from ..domain.writes import WriteConflict
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 40
 
-
-class RetriesExhausted(RuntimeError):
-    """Raised after MAX_ATTEMPTS conflicts in a row: surfaced, never swallowed."""
+__all__ = ["MAX_ATTEMPTS", "FirstThenReload", "RetriesExhausted", "retrying"]
 
 
 def retrying(operation: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
