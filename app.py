@@ -236,9 +236,8 @@ def session_chats() -> Any:
 def session_message(chat_id: str) -> Response:
     c = container()
     device = c.sessions.authenticate(session_token())
-    user = c.sessions.session_user(device)
     b = body(s.TextIn)
-    message = c.history.post_message(user, chat_id, b.text)
+    user, message = c.history.post_own_message(device.user_id, chat_id, b.text)
     return created({"message": views.message_json(c.history.name_messages([message], known=[user])[0])})
 
 

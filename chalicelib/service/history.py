@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..domain import writes as w
-from ..domain.errors import AlreadyDelivered, NotFound, UserUnified
+from ..domain.errors import AlreadyDelivered, NotFound, Unauthorized, UserUnified
 from ..domain.models import Channel, Chat, Delivery, Event, Message, User, UserType
 from ..store.dynamo import Page
 from .deps import Deps
-from .lookup import require_user, resolve_user
+from .lookup import current_user, require_user, resolve_user
 from .retry import FirstThenReload, retrying
 
 
@@ -95,9 +95,14 @@ class History:
 
         return retrying(once)
 
-    def post_message(self, user: User, chat_id: str, text: str) -> Message:
-        """A customer writes in one of their own chats (unified ones included)."""
-        chat = self._own_chat(user, chat_id)
+    def post_own_message(self, user_id: str, chat_id: str, text: str) -> tuple[User, Message]:
+        """A customer writes in one of their own chats (unified ones included). The
+        session's user (or its member, R4.4) and the chat are read together."""
+        found = self.deps.store.read_together(users=[user_id], chats=[chat_id])
+        user = current_user(self.deps.store, user_id, found)
+        if user is None:
+            raise Unauthorized("the session has no user")
+        chat = self._own_chat(user, chat_id, found.chats.get(chat_id))
         message = Message(
             id=self.deps.clock.new_id("m_"),
             chat_id=chat.id,
@@ -107,7 +112,7 @@ class History:
             created_at=self.deps.clock.now(),
         )
         self.deps.store.commit([w.PutMessage(message)])
-        return message
+        return user, message
 
     def manager_reply(self, chat_id: str, text: str, manager_name: str) -> Message:
         chat = self.deps.store.get_chat(chat_id)
@@ -125,9 +130,8 @@ class History:
         self.deps.store.commit([w.PutMessage(message)])
         return message
 
-    def _own_chat(self, user: User, chat_id: str) -> Chat:
+    def _own_chat(self, user: User, chat_id: str, chat: Chat | None) -> Chat:
         """The chat, if its creator is this user or was unified into it; else not found."""
-        chat = self.deps.store.get_chat(chat_id)
         if chat is None:
             raise NotFound(f"no chat {chat_id}")
         if chat.creator_id != user.id:

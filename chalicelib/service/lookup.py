@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain.errors import NotFound, UserUnified
 from ..domain.models import User
+from ..store.dynamo import Found
 from .ports import Store
 
 MAX_HOPS = 4
@@ -13,6 +14,15 @@ def require_user(store: Store, user_id: str) -> User:
     user = store.get_user(user_id)
     if user is None:
         raise NotFound(f"no user {user_id}")
+    return user
+
+
+def current_user(store: Store, user_id: str, found: Found | None = None) -> User | None:
+    """A session's user, or the member it was unified into (R4.4); taken from `found`
+    when it was read with something else."""
+    user = found.users.get(user_id) if found is not None else store.get_user(user_id)
+    if user is not None and user.unified_into:
+        return store.get_user(user.unified_into)
     return user
 
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
 from ..domain.writes import Write
-from ..store.dynamo import HistoryChunk, Page
+from ..store.dynamo import Found, HistoryChunk, Page
 
 
 class Store(Protocol):
@@ -55,7 +55,14 @@ class Store(Protocol):
 
     def count_history(self, user_id: str) -> tuple[int, int]: ...
 
-    def get_unification_and_user(self, unification_id: str, user_id: str) -> tuple[Unification | None, User | None]: ...
+    def read_together(
+        self,
+        *,
+        users: Sequence[str] = (),
+        chats: Sequence[str] = (),
+        members: Sequence[str] = (),
+        unifications: Sequence[str] = (),
+    ) -> Found: ...
 
     def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk: ...
 

@@ -17,7 +17,9 @@ from ..domain.errors import Unauthorized
 from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger, Unification, User, UserType
 from ..domain.profile import apply_profile, type_after_contact
 from ..domain.timefmt import iso
+from ..store.dynamo import Found
 from .deps import Deps
+from .lookup import current_user
 from .retry import FirstThenReload, retrying
 from .unify import prepare_unification
 
@@ -104,9 +106,11 @@ class Sessions:
         now = self.deps.clock.now()
         expires = now + self.deps.session_timeout
         token_hash = hash_token(token)
+        found: Found | None = None
         if device is not None and device.live(now):
             # Same session: the device keeps its user (R4.1), or the member it was unified into (R4.4).
-            user = self._current_user(device.user_id)
+            found = self.deps.store.read_together(users=[device.user_id], members=[member_id] if member_id else [])
+            user = self._current_user(device.user_id, found)
             draft = _Draft(
                 device=device.model_copy(
                     update={
@@ -125,7 +129,7 @@ class Sessions:
             draft = self._new_session(veil, device, token_hash, now, member_id)
         already_in = draft.continuing and draft.device.logged_in and draft.device.member_id == member_id
         if member_id is not None and not already_in:
-            self._plan_login(draft, member_id, profile, now)
+            self._plan_login(draft, member_id, profile, now, found)
         else:
             self._plan_profile(draft, profile, now)
         return self._commit(draft, token)
@@ -179,11 +183,8 @@ class Sessions:
             updated_at=now,
         )
 
-    def _current_user(self, user_id: str) -> User | None:
-        user = self.deps.store.get_user(user_id)
-        if user is not None and user.unified_into:
-            return self.deps.store.get_user(user.unified_into)
-        return user
+    def _current_user(self, user_id: str, found: Found | None = None) -> User | None:
+        return current_user(self.deps.store, user_id, found)
 
     # login (R5) -------------------------------------------------------------
 
@@ -197,7 +198,8 @@ class Sessions:
         now = self.deps.clock.now()
         if device is None or not device.live(now):
             raise Unauthorized("the session has ended")
-        user = self._current_user(device.user_id)
+        found = self.deps.store.read_together(users=[device.user_id], members=[member_id])
+        user = self._current_user(device.user_id, found)
         draft = _Draft(
             device=device.model_copy(update={"version": device.version + 1, "user_id": user.id if user else ""}),
             device_expected=device.version,
@@ -205,15 +207,19 @@ class Sessions:
             user_expected=user.version if user else None,
             continuing=True,
         )
-        self._plan_login(draft, member_id, profile, now)
+        self._plan_login(draft, member_id, profile, now, found)
         return self._commit(draft, None)
 
-    def _plan_login(self, draft: _Draft, member_id: str, profile: Profile, now: datetime) -> None:
-        """R5.1-R5.3: unify into the existing member, convert in place, or switch."""
+    def _plan_login(self, draft: _Draft, member_id: str, profile: Profile, now: datetime, found: Found | None) -> None:
+        """R5.1-R5.3: unify into the existing member, convert in place, or switch.
+        `found` holds the memberId's claim when it was read with the session's user."""
         store = self.deps.store
         current = draft.user
-        member_uid = store.get_member_user_id(member_id)
-        member = store.get_user(member_uid) if member_uid else None
+        member_uid = found.member_user_ids.get(member_id) if found is not None else store.get_member_user_id(member_id)
+        if current is not None and current.id == member_uid:
+            member: User | None = current  # R5.3: already this member
+        else:
+            member = store.get_user(member_uid) if member_uid else None
         unifiable = (
             current is not None
             and draft.user_expected is not None

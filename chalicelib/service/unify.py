@@ -102,8 +102,7 @@ def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unificat
        run copied when it copied them all, else read again); the record then
        reads `cleaned`.
     """
-    store = deps.store
-    record, member = store.get_unification_and_user(hint.id, hint.target_user_id)
+    record, member = _record_and_member(deps, hint)
     # The source keys copied by this run; kept only when this run copies the whole history.
     copied: list[dict[str, Any]] | None = None
     if record is not None and record.progress.cursor is None and not record.progress.copied:
@@ -165,8 +164,14 @@ def _save_progress(deps: Deps, record: Unification, progress: Progress) -> Unifi
 def _complete_retrying(deps: Deps, record: Unification, member: User | None) -> Unification | None:
     """Complete with what was read; on a conflict, read both again and retry."""
     first: tuple[Unification | None, User | None] = (record, member)
-    fresh = FirstThenReload(first, lambda: deps.store.get_unification_and_user(record.id, record.target_user_id))
+    fresh = FirstThenReload(first, lambda: _record_and_member(deps, record))
     return retrying(lambda: _complete(deps, *fresh.get()))
+
+
+def _record_and_member(deps: Deps, record: Unification) -> tuple[Unification | None, User | None]:
+    """The record and its member as they are now, in one read."""
+    found = deps.store.read_together(unifications=[record.id], users=[record.target_user_id])
+    return found.unifications.get(record.id), found.users.get(record.target_user_id)
 
 
 def _complete(deps: Deps, record: Unification | None, member: User | None) -> Unification | None:

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
@@ -51,6 +51,16 @@ class Page(Generic[T]):
     next_cursor: str | None
     # The unified user a read was addressed to, when it was resolved to its member (R3.5).
     resolved_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one `read_together` found, by id; what is missing does not exist."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    chats: dict[str, Chat] = field(default_factory=dict)
+    member_user_ids: dict[str, str] = field(default_factory=dict)
+    unifications: dict[str, Unification] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -360,16 +370,36 @@ class DynamoStore:
 
     # history move (R3.3, R10) -----------------------------------------------
 
-    def get_unification_and_user(self, unification_id: str, user_id: str) -> tuple[Unification | None, User | None]:
-        """A unification record and one user (its member), in one BatchGetItem."""
-        record: Unification | None = None
-        user: User | None = None
-        for item in self._batch_get([codec.unification_key(unification_id), codec.user_key(user_id)]):
-            if item["PK"] == codec.unification_key(unification_id)["PK"]:
-                record = codec.unification_from_item(item)
-            else:
-                user = codec.user_from_item(item)
-        return record, user
+    def read_together(
+        self,
+        *,
+        users: Sequence[str] = (),
+        chats: Sequence[str] = (),
+        members: Sequence[str] = (),
+        unifications: Sequence[str] = (),
+    ) -> Found:
+        """Items of several kinds in one BatchGetItem (strongly consistent), by id."""
+        keys = [
+            *(codec.user_key(u) for u in users),
+            *(codec.chat_key(c) for c in chats),
+            *(codec.member_key(m) for m in members),
+            *(codec.unification_key(u) for u in unifications),
+        ]
+        found = Found()
+        for item in self._batch_get(keys):
+            match item.get("kind"):
+                case "user":
+                    user = codec.user_from_item(item)
+                    found.users[user.id] = user
+                case "chat":
+                    chat = codec.chat_from_item(item)
+                    found.chats[chat.id] = chat
+                case "member":
+                    found.member_user_ids[str(item["memberId"])] = str(item["userId"])
+                case "unification":
+                    unification = codec.unification_from_item(item)
+                    found.unifications[unification.id] = unification
+        return found
 
     def count_history(self, user_id: str) -> tuple[int, int]:
         """How many chats and events sit in the user's own partition."""
@@ -601,8 +631,8 @@ class DynamoStore:
         """
         listed = member_contact_index(user)
         actions = [self._put(codec.user_to_item(user.model_copy(update={"indexed_contacts": listed})), expected)]
-        for field in CONTACT_FIELDS:
-            before, after = user.indexed_contacts.get(field), listed.get(field)
+        for contact_field in CONTACT_FIELDS:
+            before, after = user.indexed_contacts.get(contact_field), listed.get(contact_field)
             if before == after:
                 continue
             for value, op in ((before, "DELETE"), (after, "ADD")):
@@ -611,7 +641,7 @@ class DynamoStore:
                         {
                             "Update": {
                                 "TableName": self.table,
-                                "Key": to_wire(codec.contact_key(field, value)),
+                                "Key": to_wire(codec.contact_key(contact_field, value)),
                                 "UpdateExpression": f"{op} members :id",
                                 "ExpressionAttributeValues": {":id": {"SS": [user.id]}},
                             }
