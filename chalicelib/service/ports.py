@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
@@ -20,6 +21,10 @@ class Store(Protocol):
     def get_member_user_ids(self, member_ids: Sequence[str]) -> dict[str, str]: ...
 
     def get_device(self, veil_id: str) -> Device | None: ...
+
+    def extend_session(
+        self, veil_id: str, token_hash: str, now: datetime, expires: datetime, max_tokens: int
+    ) -> tuple[bool, Device | None]: ...
 
     def touch_device(self, veil_id: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None: ...
 

@@ -4,7 +4,7 @@ strings so that every value (numbers included) round-trips exactly."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -151,6 +151,11 @@ def user_from_item(item: Item) -> User:
 # devices -----------------------------------------------------------------
 
 
+def device_ttl(expires_at: datetime) -> int:
+    """When DynamoDB may drop a device item: long after its session ended."""
+    return int((expires_at + DEVICE_RETENTION).timestamp())
+
+
 def device_to_item(device: Device) -> Item:
     return {
         **device_key(device.veil_id),
@@ -164,7 +169,7 @@ def device_to_item(device: Device) -> Item:
         "loggedIn": device.logged_in,
         "memberId": device.member_id,
         "version": device.version,
-        "ttl": int((device.expires_at + DEVICE_RETENTION).timestamp()),
+        "ttl": device_ttl(device.expires_at),
     }
 
 

@@ -14,7 +14,8 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, TypeVar, cast
 
 from botocore.exceptions import ClientError
 
@@ -23,6 +24,7 @@ from ..domain.contacts import CONTACT_FIELDS
 from ..domain.errors import InvalidRequest, PayloadTooLarge
 from ..domain.matching import member_contact_index
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
+from ..domain.timefmt import iso
 from . import codec
 from .codec import Item, from_wire, to_wire
 
@@ -182,6 +184,44 @@ class DynamoStore:
                 return None
             raise
         return codec.device_from_item(from_wire(raw["Attributes"]))
+
+    def extend_session(
+        self, veil_id: str, token_hash: str, now: datetime, expires: datetime, max_tokens: int
+    ) -> tuple[bool, Device | None]:
+        """A returning device's live session, given one more token and a new expiry in one
+        conditional UpdateItem (R4.1). Returns (extended, the device as it now is);
+        when the session has ended, or holds `max_tokens` already, nothing changes and
+        the device comes back as it was (DynamoDB returns it with the failed
+        condition), None if there is none."""
+        try:
+            raw = self.client.update_item(
+                TableName=self.table,
+                Key=to_wire(codec.device_key(veil_id)),
+                UpdateExpression=(
+                    "SET tokenHashes = list_append(tokenHashes, :h), expiresAt = :exp, #ttl = :ttl,"
+                    " version = version + :one"
+                ),
+                ConditionExpression="expiresAt > :now AND size(tokenHashes) < :max",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=to_wire(
+                    {
+                        ":h": [token_hash],
+                        ":exp": iso(expires),
+                        ":ttl": codec.device_ttl(expires),
+                        ":one": 1,
+                        ":now": iso(now),
+                        ":max": max_tokens,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            item = cast(dict[str, Any] | None, exc.response.get("Item"))
+            return False, codec.device_from_item(from_wire(item)) if item else None
+        return True, codec.device_from_item(from_wire(raw["Attributes"]))
 
     def get_external_claim(self, channel: str, external_id: str) -> Item | None:
         return self._get(codec.external_key(channel, external_id))

@@ -38,6 +38,29 @@ def test_r4_1_the_same_device_within_its_session_is_the_same_session_and_user(ap
     assert again["session"]["expiresAt"] > first["session"]["expiresAt"], "a boot is activity"
 
 
+def test_r4_1_many_boots_of_one_device_keep_one_session_and_the_latest_tokens(api: Api) -> None:
+    """Each boot of a live session adds its token in one conditional write; past the
+    session's token cap (20) the oldest tokens are dropped and the session goes on."""
+    first = ok(api.boot())
+    tokens = [first["sessionToken"]]
+    for _ in range(25):
+        again = ok(api.boot(veil_id=first["veilId"]))
+        assert (again["session"]["id"], again["user"]["id"]) == (first["session"]["id"], first["user"]["id"])
+        tokens.append(again["sessionToken"])
+    for token in tokens[-20:]:
+        assert ok(api.session(token, "GET", "/v1/session"))["session"]["id"] == first["session"]["id"]
+    for token in tokens[:-20]:
+        refused(api.session(token, "GET", "/v1/session"), 401, "unauthorized")
+
+
+def test_r4_1_a_returning_boot_with_a_typed_profile_keeps_the_session(api: Api, service: Service) -> None:
+    first = api.visit()
+    again = ok(api.boot(veil_id=first.veil_id, profile={"name": "Mango135", "email": "mango@example.com"}))
+    assert again["user"]["id"] == first.user_id and again["user"]["type"] == "lead"  # R1.2: contact info makes a lead
+    assert again["user"]["profile"]["email"] == "mango@example.com" and again["user"]["verifiedFields"] == []
+    assert ok(api.session(first.token, "GET", "/v1/session"))["user"]["type"] == "lead"
+
+
 def test_r4_1_every_call_counts_as_activity(api: Api, service: Service) -> None:
     visitor = api.visit()
     for _ in range(3):
