@@ -46,9 +46,12 @@ def resolve_user(store: Store, user_id: str) -> tuple[User, str | None]:
     raise NotFound(f"user {user_id} resolves through too many unifications")
 
 
-def writable_user(store: Store, user_id: str) -> User:
-    """A user that may still be written to: refused with `user_unified` otherwise (R3.5)."""
-    user = require_user(store, user_id)
+def writable_user(store: Store, user_id: str, found: Found | None = None) -> User:
+    """A user that may still be written to: refused with `user_unified` otherwise (R3.5).
+    Taken from `found` when it was read with something else."""
+    user = found.users.get(user_id) if found is not None else store.get_user(user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
     if user.unified_into is not None:
         raise UserUnified(user.id, user.unified_into)
     return user

@@ -67,6 +67,7 @@ class Store(Protocol):
         chats: Sequence[str] = (),
         members: Sequence[str] = (),
         unifications: Sequence[str] = (),
+        contacts: Sequence[tuple[str, str]] = (),
     ) -> Found: ...
 
     def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +21,9 @@ from .retry import FirstThenReload, retrying
 from .unify import prepare_unification
 
 log = logging.getLogger(__name__)
+
+# (field, value) -> ids of the members holding it (the members' contact index, R6.1).
+ContactIndex = Mapping[tuple[str, str], Sequence[str]]
 STATUS_ORDER = [s for s in Status]
 
 
@@ -39,15 +42,19 @@ class Unifications:
 
     # matching and proposing (R6, R7.2) -----------------------------------------
 
-    def match(self, user: User) -> tuple[User, tuple[str, ...]] | None:
+    def match(self, user: User, listed: ContactIndex | None = None) -> tuple[User, tuple[str, ...]] | None:
         """The member the user's verified contact values point at, if any (R6.1-R6.4)."""
-        return self.match_many([user]).get(user.id)
+        return self.match_many([user], listed).get(user.id)
 
-    def match_many(self, users: Sequence[User]) -> dict[str, tuple[User, tuple[str, ...]]]:
+    def match_many(
+        self, users: Sequence[User], listed: ContactIndex | None = None
+    ) -> dict[str, tuple[User, tuple[str, ...]]]:
         """`match` for many users with a constant number of reads (CSV blocks).
 
-        The members' contact index is read from the table (not a GSI), and
-        every nominated member is re-read to confirm it still holds the value.
+        The members' contact index is read from the table (not a GSI), apart
+        from the entries `listed` already holds (read along with something
+        else), and every nominated member is re-read to confirm it still holds
+        the value.
         """
         settings = self.deps.settings
         pairs_of = {
@@ -62,7 +69,9 @@ class Unifications:
         all_pairs = list(dict.fromkeys(pair for pairs in pairs_of.values() for pair in pairs))
         if not all_pairs:
             return {}
-        listed = self.deps.store.members_by_contact(all_pairs)
+        known = listed or {}
+        unread = [pair for pair in all_pairs if pair not in known]
+        listed = {**known, **(self.deps.store.members_by_contact(unread) if unread else {})}
         # A value held by more members than the cap is junk (R6.4): not worth reading them.
         usable = {pair for pair in all_pairs if 0 < len(listed[pair]) <= settings.max_contact_matches}
         members = self.deps.store.get_users(sorted({uid for pair in usable for uid in listed[pair]}))

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..domain import writes as w
+from ..domain.contacts import CONTACT_FIELDS
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.models import Channel, ProfileValue, Trigger, Unification, User, UserType
 from ..domain.profile import apply_profile, contacts_changed, type_after_contact
 from .deps import Deps
 from .lookup import resolve_user, writable_user
 from .retry import retrying
-from .unifications import Unifications
+from .unifications import ContactIndex, Unifications
 
 Profile = Mapping[str, ProfileValue | None]
 
@@ -105,10 +106,12 @@ class Users:
             update={"fields": apply_profile(user, profile, verified=True, now=now), **consent.applied(user)}
         )
 
-    def _save_with_candidate(self, user: User, expected: int | None, trigger: Trigger) -> UserWrite:
+    def _save_with_candidate(
+        self, user: User, expected: int | None, trigger: Trigger, listed: ContactIndex | None = None
+    ) -> UserWrite:
         writes: list[w.Write] = []
         candidate = None
-        match = self.unifications.match(user)
+        match = self.unifications.match(user, listed)
         if match is not None:
             member, matched_on = match
             proposal = self.unifications.candidate(user, member, trigger, matched_on)
@@ -136,15 +139,19 @@ class Users:
         """R7.1: a manager's edit; the values become verified. A real change of an
         anonymous user's or lead's contact info is matched against members (R6.3)."""
 
+        # The members' index entries of the contact values typed in are read with the user.
+        typed = [(f, v) for f in CONTACT_FIELDS if isinstance(v := profile.get(f), str) and v]
+
         def once() -> UserWrite:
             store, now = self.deps.store, self.deps.clock.now()
-            user = writable_user(store, user_id)
+            found = store.read_together(users=[user_id], contacts=typed)
+            user = writable_user(store, user_id, found)
             fields = apply_profile(user, profile, verified=True, now=now)
             updated = user.changed(
                 now, fields=fields, type=type_after_contact(user.type, fields), **consent.applied(user)
             )
             if user.type is not UserType.MEMBER and contacts_changed(user, fields):
-                result = self._save_with_candidate(updated, user.version, Trigger.MANAGER_EDIT)
+                result = self._save_with_candidate(updated, user.version, Trigger.MANAGER_EDIT, found.contact_members)
                 return UserWrite(result.user, candidate=result.candidate)
             store.commit([w.SaveUser(updated, user.version)])
             return UserWrite(updated)

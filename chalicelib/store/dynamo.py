@@ -63,6 +63,7 @@ class Found:
     chats: dict[str, Chat] = field(default_factory=dict)
     member_user_ids: dict[str, str] = field(default_factory=dict)
     unifications: dict[str, Unification] = field(default_factory=dict)
+    contact_members: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -417,16 +418,23 @@ class DynamoStore:
         chats: Sequence[str] = (),
         members: Sequence[str] = (),
         unifications: Sequence[str] = (),
+        contacts: Sequence[tuple[str, str]] = (),
     ) -> Found:
-        """Items of several kinds in one BatchGetItem (strongly consistent), by id."""
+        """Items of several kinds in one BatchGetItem (strongly consistent), by id; for
+        each (field, value) of `contacts`, the ids of the members holding it (R6.1)."""
         keys = [
             *(codec.user_key(u) for u in users),
             *(codec.chat_key(c) for c in chats),
             *(codec.member_key(m) for m in members),
             *(codec.unification_key(u) for u in unifications),
+            *(codec.contact_key(f, v) for f, v in contacts),
         ]
-        found = Found()
+        found = Found(contact_members={pair: [] for pair in contacts})
         for item in self._batch_get(keys):
+            if str(item["PK"]).startswith("MCONTACT#"):
+                _, field_name, value = str(item["PK"]).split("#", 2)
+                found.contact_members[(field_name, value)] = sorted(item.get("members") or ())
+                continue
             match item.get("kind"):
                 case "user":
                     user = codec.user_from_item(item)
@@ -692,11 +700,7 @@ class DynamoStore:
     def members_by_contact(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """Ids of the members holding each (field, value), from the table itself
         (consistent reads, one BatchGetItem per 100 values)."""
-        found: dict[tuple[str, str], list[str]] = {pair: [] for pair in pairs}
-        for item in self._batch_get([codec.contact_key(f, v) for f, v in found]):
-            _, field, value = str(item["PK"]).split("#", 2)
-            found[(field, value)] = sorted(item.get("members") or ())
-        return found
+        return self.read_together(contacts=pairs).contact_members
 
     def _actions(self, write: w.Write) -> list[dict[str, Any]]:
         match write:
