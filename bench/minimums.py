@@ -68,7 +68,9 @@ MINIMUM: dict[str, Minimum] = {
         {"GetItem": 2, "TransactWriteItems": 1},
         "1 GetItem device (its user; the session has ended) + 1 GetItem that user (R4.3 decides on its type and"
         " unified state; the answer carries it) + 1 TransactWriteItems [device with the new session, user's"
-        " lastSeenAt/veilIds], both conditional on version.",
+        " lastSeenAt/veilIds], both conditional on version. The service first tries the live session's"
+        " UpdateItem; its failed condition hands back the device (ReturnValuesOnConditionCheckFailure), so it"
+        " stands in for the GetItem.",
     ),
     "session_event": Minimum(
         "session event",
@@ -152,7 +154,10 @@ MINIMUM: dict[str, Minimum] = {
         " moves the history: 2 Query (the source's C# and E# items; their counts are the R10 totals when they"
         " fit one chunk) + 1 BatchWriteItem copy + 1 BatchWriteItem delete (keys from the same reads; the copies"
         " already sit with the member, R3.3) + 1 GetItem member (movingSources, version) + 1 TransactWriteItems"
-        " [record completed with its progress, member without the source]. The records this causes need nothing.",
+        " [record completed with its progress, member without the source]. The records this causes need nothing."
+        " The service spends one more: it reads the record with the member (BatchGetItem: a stream image may be"
+        " stale, and a stale one must never copy again over a completed move) and marks it `cleaned` after the"
+        " delete (PutItem), so an interrupted clean-up is finished later.",
     ),
     "stream_deferred_login": Minimum(
         "stream record, member login completing a deferred unification",
