@@ -155,9 +155,10 @@ MINIMUM: dict[str, Minimum] = {
         " fit one chunk) + 1 BatchWriteItem copy + 1 BatchWriteItem delete (keys from the same reads; the copies"
         " already sit with the member, R3.3) + 1 GetItem member (movingSources, version) + 1 TransactWriteItems"
         " [record completed with its progress, member without the source]. The records this causes need nothing."
-        " The service spends one more: it reads the record with the member (BatchGetItem: a stream image may be"
-        " stale, and a stale one must never copy again over a completed move) and marks it `cleaned` after the"
-        " delete (PutItem), so an interrupted clean-up is finished later.",
+        " The service reads the record along with the member (one BatchGetItem in place of the GetItem: a stream"
+        " image may be stale, and a stale one must never copy again over a completed move) and spends one more"
+        " request: it marks the record `cleaned` after the delete (PutItem), so that an interrupted clean-up is"
+        " finished later.",
     ),
     "stream_deferred_login": Minimum(
         "stream record, member login completing a deferred unification",
