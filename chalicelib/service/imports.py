@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..domain import writes as w
 from ..domain.errors import DomainError, InvalidRequest
-from ..domain.models import Channel, ProfileValue, Trigger, Unification, UserType
+from ..domain.models import Channel, ProfileValue, Trigger, Unification, User, UserType
 from ..domain.profile import CUSTOM_KEY, RESERVED_KEYS, validate_profile
 from .deps import Deps
 from .unifications import Unifications
@@ -229,13 +229,19 @@ class Imports:
                 result.leads += 1
                 self._propose(candidates.get(i), auto_approve, result)
                 continue
-            again = self._one(
-                row,
-                result,
-                functools.partial(self.users.create_lead, row.profile, Consent(), Channel.CSV, Trigger.CSV_IMPORT),
-            )
+            if i in candidates:  # its transaction wrote nothing: plan it afresh
+                redo = functools.partial(
+                    self.users.create_lead, row.profile, Consent(), Channel.CSV, Trigger.CSV_IMPORT
+                )
+            else:  # the very same lead (its batch may have landed it): a conditional write
+                redo = functools.partial(self._write_lead, leads[i])
+            again = self._one(row, result, redo)
             if again is not None:
                 self._propose(again.candidate, auto_approve, result)
+
+    def _write_lead(self, lead: User) -> UserWrite:
+        self.deps.store.commit([w.SaveUser(lead, None)])
+        return UserWrite(lead, created=True)
 
     def _one(self, row: Row, result: ImportResult, write: Callable[[], UserWrite]) -> UserWrite | None:
         """One row on its own, through the use case with its retries; errors are the row's."""

@@ -101,43 +101,35 @@ class Sessions:
         if veil_id is None:
             # A device id we just made up has no item yet: the first attempt reads nothing.
             device = FirstThenReload(None, reload)
-        elif member_id is None:
+        elif member_id is None and not profile:
             # A returning device: its live session, extended in one write, is the common case;
             # otherwise the failed write hands back the device for the first attempt below.
+            # (A boot that also writes the profile goes the usual way: one transaction, so
+            # that a refused profile changes nothing.)
             now = self.deps.clock.now()
             extended, stored = self.deps.store.extend_session(
                 veil, hash_token(token), now, now + self.deps.session_timeout, MAX_TOKENS_PER_SESSION
             )
             if extended and stored is not None:
-                continued = self._continue(stored, token, profile)
+                continued = self._continue(stored, token)
                 if continued is not None:
                     return continued
             device = FirstThenReload(stored, reload)
         return retrying(lambda: self._boot_once(veil, token, member_id, profile, device.get() if device else reload()))
 
-    def _continue(self, device: Device, token: str, profile: Profile) -> SessionView | None:
-        """The rest of a boot whose live session was just extended (R4.1): the same
-        user, or the member it was unified into (R4.4), with the boot's profile (R1.6).
-        None when the device has no user to continue."""
-
-        def once() -> SessionView | None:
-            now = self.deps.clock.now()
-            user = self._current_user(device.user_id)
-            if user is None:
-                return None
-            draft = _Draft(device, device.version, user, user.version, continuing=True)
-            self._plan_profile(draft, profile, now)
-            if draft.user_dirty and draft.user is not None:
-                self.deps.store.commit([w.SaveUser(draft.user, user.version)])
-            if user.id != device.user_id:
-                # The device follows its user into the member; if it changed meanwhile, the
-                # next session call still follows the unification (R4.4).
-                moved = device.model_copy(update={"user_id": user.id, "version": device.version + 1})
-                with contextlib.suppress(w.WriteConflict):
-                    self.deps.store.commit([w.SaveDevice(moved, device.version)])
-            return SessionView(device=device, user=draft.user or user, token=token)
-
-        return retrying(once)
+    def _continue(self, device: Device, token: str) -> SessionView | None:
+        """The rest of a boot whose live session was just extended (R4.1): the same user,
+        or the member it was unified into (R4.4). None when the device has no user."""
+        user = self._current_user(device.user_id)
+        if user is None:
+            return None
+        if user.id != device.user_id:
+            # The device follows its user into the member; if it changed meanwhile, the
+            # next session call still follows the unification (R4.4).
+            moved = device.model_copy(update={"user_id": user.id, "version": device.version + 1})
+            with contextlib.suppress(w.WriteConflict):
+                self.deps.store.commit([w.SaveDevice(moved, device.version)])
+        return SessionView(device=device, user=user, token=token)
 
     def _boot_once(
         self, veil: str, token: str, member_id: str | None, profile: Profile, device: Device | None

@@ -9,6 +9,7 @@ from typing import Any
 from ..domain import writes as w
 from ..domain.merge import plan_unification
 from ..domain.models import Delivery, Progress, Status, Trigger, Unification, User
+from ..store.dynamo import HistoryChunk
 from .deps import Deps
 from .retry import FirstThenReload, retrying
 
@@ -103,33 +104,54 @@ def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unificat
        reads `cleaned`.
     """
     record, member = _record_and_member(deps, hint)
-    # The source keys copied by this run; kept only when this run copies the whole history.
-    copied: list[dict[str, Any]] | None = None
-    if record is not None and record.progress.cursor is None and not record.progress.copied:
-        copied = []
+    copied = _CopiedKeys()
     for _ in range(max_steps):
         if record is None:
             return None
         if record.status is Status.COMPLETED and not record.progress.cleaned:
-            record = _clean(deps, record, copied)
+            record = _clean(deps, record, copied.all())
         elif record.status is not Status.RUNNING:
             return record
         elif record.progress.copied:
             record = _complete_retrying(deps, record, member)
+            member = None  # used: a later attempt reads it again
         else:
             record = _copy_chunk(deps, record, copied)
     return record
 
 
-def _copy_chunk(deps: Deps, record: Unification, copied: list[dict[str, Any]] | None) -> Unification | None:
+@dataclass
+class _CopiedKeys:
+    """The source keys one run copied, for deleting the originals without reading them
+    again: usable only when the run copied the whole history itself, from its start
+    and chunk after chunk (a run that resumes from another worker's bookmark reads
+    the keys again)."""
+
+    keys: list[dict[str, Any]] | None = field(default_factory=list)
+    resume_at: str | None = None  # the bookmark this run's last chunk handed on
+    copied_any: bool = False
+
+    def add(self, started_at: str | None, chunk: HistoryChunk) -> None:
+        if started_at is None:
+            self.keys = list(chunk.source_keys)  # (again) from the start of the history
+        elif self.keys is not None and self.copied_any and started_at == self.resume_at:
+            self.keys += chunk.source_keys
+        else:
+            self.keys = None
+        self.resume_at, self.copied_any = chunk.cursor, True
+
+    def all(self) -> list[dict[str, Any]] | None:
+        return self.keys if self.copied_any and self.resume_at is None else None
+
+
+def _copy_chunk(deps: Deps, record: Unification, copied: _CopiedKeys) -> Unification | None:
     """Copy the next chunk and save the bookmark; a one-chunk history goes straight on
     to completion, which saves its counts."""
     p = record.progress
     chunk = deps.store.copy_history_chunk(
         record.source_user_id, record.target_user_id, p.cursor, deps.settings.move_chunk_size
     )
-    if copied is not None:
-        copied += chunk.source_keys
+    copied.add(p.cursor, chunk)
     if not p.counted and p.cursor is None and chunk.cursor is None:
         whole = Progress(chats_total=chunk.chats, events_total=chunk.events, counted=True, copied=True)
         return record.model_copy(update={"progress": whole})  # unsaved: the completion writes it
@@ -161,11 +183,19 @@ def _save_progress(deps: Deps, record: Unification, progress: Progress) -> Unifi
     return saved
 
 
-def _complete_retrying(deps: Deps, record: Unification, member: User | None) -> Unification | None:
-    """Complete with what was read; on a conflict, read both again and retry."""
-    first: tuple[Unification | None, User | None] = (record, member)
-    fresh = FirstThenReload(first, lambda: _record_and_member(deps, record))
-    return retrying(lambda: _complete(deps, *fresh.get()))
+def _complete_retrying(deps: Deps, planned: Unification, member: User | None) -> Unification | None:
+    """Complete the record as planned (its progress may not be saved yet) with the member
+    read (None: read it now). On a conflict both are read again; as long as the
+    stored record is the version the plan started from, the plan's progress stands."""
+
+    def fresh() -> tuple[Unification | None, User | None]:
+        record, current_member = _record_and_member(deps, planned)
+        unchanged = record is not None and record.version == planned.version
+        return (planned if unchanged else record), current_member
+
+    first = (planned, member) if member is not None else fresh()
+    attempts = FirstThenReload(first, fresh)
+    return retrying(lambda: _complete(deps, *attempts.get()))
 
 
 def _record_and_member(deps: Deps, record: Unification) -> tuple[Unification | None, User | None]:

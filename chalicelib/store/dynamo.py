@@ -55,6 +55,10 @@ class Page(Generic[T]):
     resolved_from: str | None = None
 
 
+class UnprocessedItems(RuntimeError):
+    """DynamoDB kept leaving some of a BatchWriteItem's items unprocessed (throttling)."""
+
+
 @dataclass(frozen=True)
 class Found:
     """What one `read_together` found, by id; what is missing does not exist."""
@@ -74,6 +78,15 @@ class HistoryChunk:
     events: int
     cursor: str | None
     source_keys: list[dict[str, Any]]
+
+
+def _is_table_key(key: object) -> bool:
+    """A base-table key in the wire format, as Query hands out in LastEvaluatedKey."""
+    return (
+        isinstance(key, dict)
+        and set(key) == {"PK", "SK"}
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+    )
 
 
 def encode_cursor(state: dict[str, Any]) -> str:
@@ -267,13 +280,17 @@ class DynamoStore:
         item drops out of view; a copy in the member's partition (`movedFrom`)
         is skipped when its original was already listed (up to the source's
         high-water mark carried in the cursor), so paging lists each item once.
+        A cursor whose source has moved in since goes on with the next owner;
+        the copies past its mark are listed from the member.
         A cursor can only narrow the owners the caller allows, never add one.
         """
         state = decode_cursor(cursor) or {}
         remaining = [o for o in state.get("o", owner_ids) if o in owner_ids]
         start_key = state.get("k")
+        if start_key is not None and state.get("o", owner_ids)[:1] != remaining[:1]:
+            start_key = None  # the owner the cursor was in has since moved in: the next one starts afresh
         listed: dict[str, str] = dict(state.get("s", {}))
-        if start_key is not None and not isinstance(start_key, dict):
+        if start_key is not None and not _is_table_key(start_key):
             raise InvalidRequest("cursor is not one this service handed out", field="cursor")
         items: list[Item] = []
         while remaining and len(items) < limit:
@@ -537,7 +554,7 @@ class DynamoStore:
                     break
                 time.sleep(min(1.0, 0.05 * 2**attempt))
             else:
-                raise RuntimeError("BatchWriteItem left items unprocessed after 10 attempts")
+                raise UnprocessedItems("BatchWriteItem left items unprocessed after 10 attempts")
 
     # writes --------------------------------------------------------------
 
@@ -627,20 +644,27 @@ class DynamoStore:
         writes) and no condition are needed (DESIGN rule 7). Only users outside the
         members' contact index: a member's index entries go with it in a transaction.
 
-        Returns which were written; one that might exceed DynamoDB's item size is
-        left for the caller to write through `commit`, which reports it.
+        Returns which were written. One that might exceed DynamoDB's item size, or
+        whose batch failed, is left for the caller to write through `commit` (the
+        same item: a copy that did land is recognised there).
         """
-        puts: list[dict[str, Any]] = []
-        written: list[bool] = []
+        items: list[dict[str, Any] | None] = []
         for user in users:
             if member_contact_index(user):
                 raise ValueError(f"user {user.id} is listed in the contact index: commit it")
             item = to_wire(codec.user_to_item(user.model_copy(update={"version": 0})))
-            fits = len(json.dumps(item)) < SAFE_ITEM_BYTES
-            if fits:
-                puts.append({"PutRequest": {"Item": item}})
-            written.append(fits)
-        self.batch_write(puts)
+            items.append(item if len(json.dumps(item)) < SAFE_ITEM_BYTES else None)
+        written = [False] * len(users)
+        fitting = [index for index, item in enumerate(items) if item is not None]
+        for start in range(0, len(fitting), BATCH_WRITE_SIZE):
+            batch = fitting[start : start + BATCH_WRITE_SIZE]
+            try:
+                self.batch_write([{"PutRequest": {"Item": items[index]}} for index in batch])
+            except (ClientError, UnprocessedItems) as exc:
+                log.warning("a batch of %d new users was not written whole: %s", len(batch), exc)
+                continue
+            for index in batch:
+                written[index] = True
         return written
 
     def _single_put(self, put: dict[str, Any], n_writes: int) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -336,3 +337,85 @@ def test_a_record_whose_processing_fails_is_reported_with_its_sequence_number(
     done = service.store.get_unification(unified.unification_id)
     assert done.status.value == "completed"
     assert (done.progress.chats_moved, done.progress.events_moved) == (1, 2)
+
+
+# the mover against other writers ---------------------------------------------------------
+
+
+def originals_left(table: Table, source: str) -> int:
+    return table.count(f"USER#{source}", "C#") + table.count(f"USER#{source}", "E#")
+
+
+def test_a_one_chunk_move_completes_when_the_member_changes_meanwhile(
+    api: Api, service: Service, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mover read the member before copying; a member written meanwhile makes the
+    completion conflict once, and the retry reads it again (the counts just made stand)."""
+    unified = login_with_history(api, chats=1, events=2)
+    copy = service.store.copy_history_chunk
+
+    def copy_then_edit_member(*args: Any, **kwargs: Any) -> Any:
+        chunk = copy(*args, **kwargs)
+        ok(api.admin("PATCH", f"/v1/users/{unified.member}", {"profile": {"companyName": "Edited meanwhile"}}))
+        return chunk
+
+    monkeypatch.setattr(service.store, "copy_history_chunk", copy_then_edit_member)
+    app.finish_unifications(scheduled_event(), None)
+    record = service.store.get_unification(unified.unification_id)
+    assert record.status.value == "completed" and record.progress.cleaned
+    assert (record.progress.chats_total, record.progress.events_total) == (1, 2)
+    assert originals_left(table, unified.source) == 0
+    member = api.get_user(unified.member)["user"]
+    assert member["profile"]["companyName"] == "Edited meanwhile"
+    assert api.walk(f"/v1/users/{unified.member}/events", "events", limit=1) == unified.events
+
+
+def test_a_mover_that_resumes_from_another_workers_bookmark_deletes_every_original(
+    api: Api, service: Service, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers on one move: the second one's bookmark is not where the first one's
+    chunks left off, so the first one cannot delete from the keys it copied: it reads
+    them again, and no original is left behind."""
+    from chalicelib.service.unify import move_history
+
+    service.configure(MOVE_CHUNK_SIZE="2")
+    unified = login_with_history(api, chats=3, events=4)
+    copy = service.store.copy_history_chunk
+    raced = []
+
+    def copy_then_race(*args: Any, **kwargs: Any) -> Any:
+        chunk = copy(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            hint = service.store.get_unification(unified.unification_id)
+            move_history(service.container.deps, hint, max_steps=2)  # the other worker: two chunks
+        return chunk
+
+    monkeypatch.setattr(service.store, "copy_history_chunk", copy_then_race)
+    app.finish_unifications(scheduled_event(), None)
+    record = service.store.get_unification(unified.unification_id)
+    assert raced and record.status.value == "completed" and record.progress.cleaned
+    assert (record.progress.chats_moved, record.progress.events_moved) == (3, 4)
+    assert originals_left(table, unified.source) == 0
+    assert api.walk(f"/v1/users/{unified.member}/chats", "chats", limit=1) == unified.chats
+    assert api.walk(f"/v1/users/{unified.member}/events", "events", limit=1) == unified.events
+
+
+def test_a_cursor_inside_a_source_goes_on_after_the_move_completes(api: Api, service: Service) -> None:
+    """R3.3 across pages: a page ends inside the source's partition, the move completes
+    before the next page is asked for; the cursor goes on with the member and every
+    chat is listed once."""
+    member = api.put_member("m-taro", {"name": "Taro Yamada"})
+    visitor = api.visit(profile={"name": "Mango135"})
+    own = [api.chat(visitor, f"chat {n}")["chat"]["id"] for n in range(3)]
+    ok(api.login(visitor, "m-taro"))
+    first = ok(api.admin("GET", f"/v1/users/{member['id']}/chats?limit=1"))
+    assert first["nextCursor"], "the page ends inside the source"
+    app.finish_unifications(scheduled_event(), None)  # the move completes, the originals go
+    listed = [c["id"] for c in first["chats"]]
+    cursor = first["nextCursor"]
+    while cursor:
+        page = ok(api.admin("GET", f"/v1/users/{member['id']}/chats?limit=1&cursor={quote(cursor)}"))
+        listed += [c["id"] for c in page["chats"]]
+        cursor = page["nextCursor"]
+    assert sorted(listed) == sorted(own), listed

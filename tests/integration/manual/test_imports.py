@@ -161,6 +161,34 @@ def test_a_lead_row_too_large_for_one_item_is_reported_and_the_others_import(map
         lead_by_email(mapi, email)
 
 
+def test_a_lead_batch_that_fails_half_written_is_finished_without_duplicates(
+    mapi: ManualApi, manual_service: ManualService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain batch of new leads that DynamoDB leaves half done (throttling) is finished
+    lead by lead with the very same items: those that landed are recognised, none is
+    created twice."""
+    from chalicelib.store.dynamo import UnprocessedItems
+
+    store = manual_service.container.deps.store
+    write = store.batch_write
+    failed = []
+
+    def half_then_throttled(requests: list[dict[str, object]]) -> None:
+        if not failed:
+            failed.append(len(requests))
+            write(requests[: len(requests) // 2])
+            raise UnprocessedItems("throttled")
+        write(requests)
+
+    monkeypatch.setattr(store, "batch_write", half_then_throttled)
+    emails = [f"lead{n}@example.com" for n in range(30)]
+    result = mapi.import_csv(csv_text("name,email", *(f"Lead {n},{e}" for n, e in enumerate(emails))).encode())
+    assert failed == [25], "the first batch of 25 failed half written"
+    assert (result["rows"], result["leads"], result["errors"]) == (30, 30, []), result
+    for email in emails:
+        lead_by_email(mapi, email)  # exactly one each
+
+
 def test_several_quoted_newlines_keep_counting_lines(mapi: ManualApi) -> None:
     text = csv_text(
         "name,email,note",
