@@ -22,7 +22,7 @@ class Settings:
     session_timeout_seconds: int = 1800
     schedule_interval_seconds: int = 60
     default_phone_region: str = "JP"
-    move_chunk_size: int = 200
+    move_chunk_size: int = 500
     max_contact_matches: int = 5
     contact_blocklist: tuple[str, ...] = field(default_factory=tuple)
     # API Gateway hands Lambda decoded path parameters; Chalice's local server does not.
@@ -52,7 +52,7 @@ class Settings:
             session_timeout_seconds=number("SESSION_TIMEOUT_SECONDS", 1800),
             schedule_interval_seconds=number("SCHEDULE_INTERVAL_SECONDS", 60),
             default_phone_region=(text("DEFAULT_PHONE_REGION") or "JP").upper(),
-            move_chunk_size=number("MOVE_CHUNK_SIZE", 200),
+            move_chunk_size=number("MOVE_CHUNK_SIZE", 500),
             max_contact_matches=number("MAX_CONTACT_MATCHES", 5),
             decode_path_params="AWS_LAMBDA_FUNCTION_NAME" not in env,
             contact_blocklist=tuple(v.strip() for v in (text("CONTACT_BLOCKLIST") or "").split(",") if v.strip()),

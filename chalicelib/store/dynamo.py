@@ -510,12 +510,17 @@ class DynamoStore:
             items = raw.get("Items", [])
             keys += [{"PK": item["PK"], "SK": item["SK"]} for item in items]
             copies += [{**item, "PK": {"S": f"USER#{target_id}"}, "movedFrom": {"S": source_id}} for item in items]
+            # Whole batches go now (a page holds up to 1 MB); a remainder waits to share
+            # a batch with the next prefix's first items.
+            whole = len(copies) - len(copies) % BATCH_WRITE_SIZE
+            self.batch_write([{"PutRequest": {"Item": copy}} for copy in copies[:whole]])
+            copies = copies[whole:]
             copied[phase] += len(items)
             remaining -= len(items)
             start_key = raw.get("LastEvaluatedKey")
             if start_key is None:
                 phase += 1
-        self.batch_write([{"PutRequest": {"Item": copy}} for copy in copies])  # chats and events together
+        self.batch_write([{"PutRequest": {"Item": copy}} for copy in copies])
         if phase >= len(HISTORY_PREFIXES):
             next_cursor = None
         else:
