@@ -281,7 +281,10 @@ class DynamoStore:
         is skipped when its original was already listed (up to the source's
         high-water mark carried in the cursor), so paging lists each item once.
         A cursor whose source has moved in since goes on with the next owner;
-        the copies past its mark are listed from the member.
+        the copies past its mark are listed from the member. A source that
+        reads empty before any of it was listed is checked to be still moving:
+        one whose move completed meanwhile (its originals deleted) gets its
+        copies listed from the member.
         A cursor can only narrow the owners the caller allows, never add one.
         """
         state = decode_cursor(cursor) or {}
@@ -314,7 +317,7 @@ class DynamoStore:
                     listed[owner] = str(item["SK"])
             start_key = raw.get("LastEvaluatedKey")
             if start_key is None:
-                if owner != owner_ids[-1]:
+                if owner != owner_ids[-1] and (owner in listed or self._still_moving(owner, owner_ids[-1])):
                     listed[owner] = "\uffff"
                 remaining, start_key = remaining[1:], None
         if not remaining:
@@ -323,6 +326,13 @@ class DynamoStore:
         if start_key:
             next_state["k"] = start_key
         return Page(items, encode_cursor(next_state))
+
+    def _still_moving(self, source_id: str, member_id: str) -> bool:
+        """Whether the member still reads the source's partition. Asked only when a
+        source's partition read empty: its move may have completed (and its originals
+        gone) after the member was read, and then its copies must all be listed."""
+        member = self.get_user(member_id)
+        return member is not None and source_id in member.moving_sources
 
     def chats_of(self, owner_ids: Sequence[str], cursor: str | None, limit: int) -> Page[Chat]:
         """A page of the chats listed under these owners (de-duplicated)."""

@@ -419,3 +419,27 @@ def test_a_cursor_inside_a_source_goes_on_after_the_move_completes(api: Api, ser
         listed += [c["id"] for c in page["chats"]]
         cursor = page["nextCursor"]
     assert sorted(listed) == sorted(own), listed
+
+
+def test_a_read_that_finds_the_source_emptied_by_a_completed_move_lists_the_copies(
+    api: Api, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R3.3 within one read: the member still listed the source as moving when it was
+    read, but the move completed and deleted the originals before the source's
+    partition was queried; the copies are listed from the member instead."""
+    unified = login_with_history(api, chats=2, events=3)
+    client = service.store.client
+    query = client.query
+    raced: list[bool] = []
+
+    def complete_first(**kwargs: Any) -> Any:
+        if not raced and kwargs["ExpressionAttributeValues"][":pk"] == {"S": f"USER#{unified.source}"}:
+            raced.append(True)
+            app.finish_unifications(scheduled_event(), None)  # completes and deletes the originals
+        return query(**kwargs)
+
+    monkeypatch.setattr(client, "query", complete_first)
+    chats = ok(api.admin("GET", f"/v1/users/{unified.member}/chats?limit=100"))["chats"]
+    assert raced, "the move completed between the member's read and the source's query"
+    assert service.store.get_unification(unified.unification_id).progress.cleaned
+    assert sorted(c["id"] for c in chats) == sorted(c["id"] for c in unified.chats)
