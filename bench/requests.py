@@ -162,13 +162,9 @@ class Scenarios:
 
 def record_kind(record: dict[str, Any]) -> str:
     """`unification MODIFY running`, `event INSERT`, ... for the per-record breakdown."""
-    body = record.get("dynamodb", {})
-    image = body.get("NewImage") or body.get("OldImage") or {}
-    kind = image.get("kind", {}).get("S", "?")
-    label = f"{kind} {record.get('eventName', '?')}"
-    if kind == "unification" and "NewImage" in body:
-        label += " " + body["NewImage"].get("status", {}).get("S", "?")
-    return label
+    from chalicelib.store.streams import decode_records
+
+    return decoded_kind(decode_records({"Records": [record]})[0])
 
 
 def decoded_kind(record: Any) -> str:

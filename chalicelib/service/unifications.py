@@ -71,16 +71,16 @@ class Unifications:
             return {}
         known = listed or {}
         unread = [pair for pair in all_pairs if pair not in known]
-        listed = {**known, **(self.deps.store.members_by_contact(unread) if unread else {})}
+        index = {**known, **(self.deps.store.members_by_contact(unread) if unread else {})}
         # A value held by more members than the cap is junk (R6.4): not worth reading them.
-        usable = {pair for pair in all_pairs if 0 < len(listed[pair]) <= settings.max_contact_matches}
-        members = self.deps.store.get_users(sorted({uid for pair in usable for uid in listed[pair]}))
+        usable = {pair for pair in all_pairs if 0 < len(index[pair]) <= settings.max_contact_matches}
+        members = self.deps.store.get_users(sorted({uid for pair in usable for uid in index[pair]}))
         chosen = {}
         for user in users:
             matches: list[tuple[str, Sequence[User]]] = [
                 (
                     field,
-                    [m for uid in listed[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value],
+                    [m for uid in index[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value],
                 )
                 for field, value in pairs_of[user.id]
                 if (field, value) in usable
