@@ -88,7 +88,8 @@ ROUTES = [
        {200: r.DeliveryPage}, query=("limit", "cursor")),
     Op("POST", "/v1/users/{userId}/marketing-deliveries", "Record a delivery, once per campaign and member",
        "access", {201: r.DeliveryOut}, s.DeliveryIn, conflicts=("already_delivered", "user_unified")),
-    Op("POST", "/v1/chats/{chatId}/messages", "A manager's reply", "access", {201: r.MessageOut}, s.ManagerReplyIn, keyed=True),
+    Op("POST", "/v1/chats/{chatId}/messages", "A manager's reply", "access", {201: r.MessageOut}, s.ManagerReplyIn,
+       keyed=True),
     # manual unification (R7)
     Op("GET", "/v1/unifications", "Unifications, by status and user", "access", {200: r.UnificationPage},
        query=("status", "userId", "limit", "cursor")),
