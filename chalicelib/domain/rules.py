@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .errors import UnificationNotAllowed
 from .contacts import CONTACT_FIELDS
+from .errors import UnificationNotAllowed
 from .models import Channel, User, UserType
 
 MESSENGER_CHANNELS = frozenset({Channel.LINE, Channel.INSTAGRAM})

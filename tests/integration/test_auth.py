@@ -191,7 +191,8 @@ def test_r5_4_a_valid_member_hash_logs_in(api: Api, member_secret: str) -> None:
 def test_r5_4_a_member_hash_in_upper_case_is_the_same_hash(api: Api, member_secret: str) -> None:
     member = api.put_member("m-taro", {"name": "Taro Yamada"})
     upper = api.credentials.member_hash("m-taro").upper()
-    booted = ok(api.call("POST", "/v1/boot", {"memberId": "m-taro", "memberHash": upper}, api.credentials.plugin_headers))
+    body = {"memberId": "m-taro", "memberHash": upper}
+    booted = ok(api.call("POST", "/v1/boot", body, api.credentials.plugin_headers))
     assert booted["user"]["id"] == member["id"]
 
 

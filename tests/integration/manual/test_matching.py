@@ -138,9 +138,7 @@ def test_a_value_shared_by_more_members_than_the_cap_never_matches(
 @pytest.mark.parametrize(
     "entry", ["090-2222-3333", "+81 90 2222 3333", "09022223333", "Front.Desk@Example.com "], ids=str
 )
-def test_a_blocklist_entry_matches_in_any_notation(
-    mapi: ManualApi, manual_service: ManualService, entry: str
-) -> None:
+def test_a_blocklist_entry_matches_in_any_notation(mapi: ManualApi, manual_service: ManualService, entry: str) -> None:
     """Issue 10, item 7: an entry in local format was compared to E.164 values unnormalized."""
     manual_service.configure(CONTACT_BLOCKLIST=entry)
     field, value = ("email", "front.desk@example.com") if "@" in entry else ("mobileNumber", "+819022223333")
