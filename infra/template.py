@@ -68,11 +68,6 @@ XRAY_POLICY = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWr
 ROTATED = ("ACCESS_SECRET", "MEMBER_HASH_SECRET")
 PLAIN_FORBIDDEN = (*SECRET_NAMES, *(f"{name}_PREVIOUS" for name in SECRET_NAMES))
 
-# API.md, "Browser access (CORS)": the routes a shop's page calls. Their preflight
-# OPTIONS reaches the app (which answers it as API.md says); the Open API routes get
-# no OPTIONS method at all, so a browser's preflight to them fails.
-CUSTOMER_SIDE = ("/v1/boot", "/v1/session", "/v1/health")
-
 # checkov checks that do not fit this design, with the reason, per resource kind.
 SKIPS: dict[str, dict[str, str]] = {
     "vpc": {
@@ -472,7 +467,7 @@ def method_path(path: str) -> str:
     return "/" + path.replace("/", "~1")
 
 
-def method_settings(app: Any, stage: str) -> list[dict[str, Any]]:
+def method_settings(stage: str, routes: dict[str, Any]) -> list[dict[str, Any]]:
     limits = limits_for(stage)
     settings = [
         {
@@ -485,7 +480,7 @@ def method_settings(app: Any, stage: str) -> list[dict[str, Any]]:
         }
     ]
     for (path, method), throttle in sorted(limits.routes.items()):
-        if method not in app.routes.get(path, {}):
+        if method not in routes.get(path, {}):
             continue  # API Gateway refuses settings for a method it does not have (a test checks app.py)
         settings.append(
             {
@@ -498,36 +493,18 @@ def method_settings(app: Any, stage: str) -> list[dict[str, Any]]:
     return settings
 
 
-def is_customer_side(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in CUSTOMER_SIDE)
+def rest_api(stage: str, prefix: str, routes: dict[str, Any]) -> dict[str, Any]:
+    """Name, tracing, access log and throttling of Chalice's REST API.
 
-
-def preflight_operation() -> dict[str, Any]:
-    """OPTIONS handed to the API handler as is (aws_proxy): the app answers the preflight."""
-    return {
-        "consumes": ["*/*"],
-        "produces": ["application/json"],
-        "responses": {"204": {"description": "preflight answer"}},
-        "x-amazon-apigateway-integration": {
-            "type": "aws_proxy",
-            "httpMethod": "POST",
-            "uri": {
-                "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
-                "/functions/${APIHandler.Arn}/invocations"
-            },
-            "passthroughBehavior": "when_no_match",
-            "contentHandling": "CONVERT_TO_TEXT",
-        },
-    }
-
-
-def rest_api(app: Any, stage: str, prefix: str) -> dict[str, Any]:
-    paths = {path: {"options": preflight_operation()} for path in sorted(app.routes) if is_customer_side(path)}
+    CORS (API.md): the customer-side routes take OPTIONS in app.py, so their
+    preflight reaches the app through the same proxy integration as every
+    other method; Open API routes have no OPTIONS method at all.
+    """
     return {
         "Metadata": checkov_skips("api"),
         "Properties": {
             "Name": prefix,  # the ApiName of its CloudWatch metrics: one per stage
-            "DefinitionBody": {"info": {"title": prefix}, "paths": paths},
+            "DefinitionBody": {"info": {"title": prefix}},
             "TracingEnabled": True,
             "AccessLogSetting": {
                 "DestinationArn": {
@@ -536,7 +513,7 @@ def rest_api(app: Any, stage: str, prefix: str) -> dict[str, Any]:
                 },
                 "Format": json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
             },
-            "MethodSettings": method_settings(app, stage),
+            "MethodSettings": method_settings(stage, routes),
         },
     }
 
@@ -573,7 +550,7 @@ def merge_template(app: Any, config: dict[str, Any], stage: str) -> dict[str, An
         **gateway_responses(),
     }
     if app.routes:
-        resources[REST_API] = rest_api(app, stage, prefix)
+        resources[REST_API] = rest_api(stage, prefix, app.routes)
     resources.update(observability.resources(functions, prefix, index_names(), has_api=bool(app.routes)))
 
     return {
