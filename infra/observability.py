@@ -162,7 +162,7 @@ def alarms(functions: list[Function], prefix: str, indexes: list[str], has_api: 
         ),
         "TableThrottleAlarm": _throttle_alarm(
             f"{prefix}-table-throttled",
-            "DynamoDB throttled reads or writes on the table (infra/README.md, Alarms: throttled)",
+            "DynamoDB throttled reads or writes on the table (infra/README.md, Alarms: table-throttled)",
             table,
         ),
     }
@@ -170,21 +170,21 @@ def alarms(functions: list[Function], prefix: str, indexes: list[str], has_api: 
         found[f"{logical(index)}ThrottleAlarm"] = _throttle_alarm(
             f"{prefix}-{index}-throttled",
             f"DynamoDB throttled index {index}; a throttled index throttles the table's writes "
-            "(infra/README.md, Alarms: throttled)",
+            "(infra/README.md, Alarms: gsiN-throttled)",
             [*table, {"Name": "GlobalSecondaryIndexName", "Value": index}],
         )
     for function in functions:
         dimension = [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]
         found[f"{function.logical_id}ErrorsAlarm"] = _sum_alarm(
             f"{prefix}-{function.name}-errors",
-            f"{function.name} crashed or timed out (infra/README.md, Alarms: errors)",
+            f"{function.name} crashed or timed out (infra/README.md, Alarms: <function>-errors)",
             "AWS/Lambda",
             "Errors",
             dimension,
         )
         found[f"{function.logical_id}ThrottlesAlarm"] = _sum_alarm(
             f"{prefix}-{function.name}-throttles",
-            f"{function.name} hit its reserved concurrency (infra/README.md, Alarms: throttles)",
+            f"{function.name} hit its reserved concurrency (infra/README.md, Alarms: <function>-throttles)",
             "AWS/Lambda",
             "Throttles",
             dimension,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.api.web import RETRY_AFTER_SECONDS  # the app's own 503 says the same
 from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES
 from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
 
@@ -414,7 +415,6 @@ def stream_mapping(consumer: Function) -> dict[str, Any]:
 # `Retry-After`, which clients (the SDK) retry. They carry no CORS headers: a gateway
 # response applies to every route, Open API ones included, and cannot pick the
 # caller's origin from ALLOWED_ORIGINS (infra/README.md, "CORS").
-RETRY_AFTER_SECONDS = 1
 GATEWAY_RESPONSES: dict[str, tuple[str, str | None, str, str, bool]] = {
     # logical id: (response type, status or None to keep the gateway's, code, message, Retry-After)
     "MissingRouteResponse": ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found", "no such route", False),

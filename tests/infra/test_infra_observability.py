@@ -4,6 +4,8 @@ from the generated template (issue 16.3)."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from infra_support import functions, get_att, only, resources_of, substituted, template_of
@@ -267,3 +269,25 @@ def test_the_access_log_says_what_happened_never_who(built: Any) -> None:
     assert setting["DestinationArn"]["Fn::Sub"].endswith(":log-group:${ApiAccessLogGroup}")
     group = template["Resources"]["ApiAccessLogGroup"]["Properties"]
     assert group["KmsKeyId"] == get_att("ServiceKey") and group["RetentionInDays"] > 0
+
+
+def test_every_alarm_is_explained_on_the_operators_page(built: Any) -> None:
+    """Each alarm's description points at infra/README.md, "Alarms"; the entry must be there."""
+    readme = (Path(__file__).resolve().parents[2] / "infra" / "README.md").read_text()
+    table = readme[readme.index("### Alarms: what each means") : readme.index("### Replaying failures")]
+    entries = set(re.findall(r"^\| `([^`]+)`", table, flags=re.MULTILINE))
+    entries |= set(re.findall(r"^\| `[^`]+`, `([^`]+)`", table, flags=re.MULTILINE))
+    template = template_of(built)
+    function_names = [
+        f["Properties"]["FunctionName"].split(f"unification-{built.stage}", 1)[1] for f in functions(template).values()
+    ]
+    for name, alarm in alarms(template).items():
+        what = alarm["AlarmName"].removeprefix(f"unification-{built.stage}-")
+        what = re.sub(r"^gsi\d+-", "gsiN-", what)
+        for fn in sorted(function_names, key=len, reverse=True):
+            chalice_name = fn.lstrip("-") or "api_handler"
+            if what.startswith(f"{chalice_name}-"):
+                what = "<function>-" + what.removeprefix(f"{chalice_name}-")
+                break
+        assert what in entries, (name, what)
+        assert f"(infra/README.md, Alarms: {what})" in alarm["AlarmDescription"], name

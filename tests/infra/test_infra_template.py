@@ -19,6 +19,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 from infra_support import functions, get_att, only, resources_of, template_of
 
+from chalicelib.api.web import RETRY_AFTER_SECONDS
 from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES
 from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
 from infra import build
@@ -107,7 +108,7 @@ def test_api_gateways_own_refusals_answer_in_the_contracts_error_shape(built: An
     throttled = responses["THROTTLED"]
     assert throttled["StatusCode"] == "503"
     assert json.loads(throttled["ResponseTemplates"]["application/json"])["error"]["code"] == "unavailable"
-    assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == f"'{RETRY_AFTER_SECONDS}'"
     for properties in responses.values():
         assert properties["RestApiId"] == {"Ref": rest_id}
         body = json.loads(properties["ResponseTemplates"]["application/json"])
