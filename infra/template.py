@@ -9,30 +9,28 @@ stack's own resources, API Gateway's access log, tracing and throttling, and
 the alarms and dashboard of `observability.py`. Chalice merges it key by key
 (dicts deep, lists replaced).
 
-Every checkov check the template does not pass is skipped in the resource's
-own `Metadata`, with its reason (`SKIPS`).
+Parts: `iam.py` (roles), `api.py` (API Gateway), `observability.py`
+(alarms, dashboard), `stages.py` (per-stage limits), `skips.py` (the
+checkov checks that do not fit, with their reasons).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from chalicelib.api.web import RETRY_AFTER_SECONDS  # the app's own 503 says the same
 from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES
 from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
 
 from . import observability
+from .api import access_log_name, gateway_responses, rest_api
 from .functions import STREAM_CONSUMER, WEBHOOK, Function, by_name, functions_of
-from .names import ASYNC_QUEUE, DASHBOARD, KEY, QUEUE, REST_API, TABLE
+from .iam import invokes_webhook, role_of, roles
+from .names import ACCESS_LOG, ASYNC_QUEUE, DASHBOARD, KEY, QUEUE, REST_API, STREAM_ROLE, TABLE, arn
+from .skips import checkov_skips
 from .stages import limits_for
 
 KEY_ALIAS = "ServiceKeyAlias"
 MAPPING = "StreamConsumerEventSourceMapping"
-DEFAULT_ROLE = "DefaultRole"  # Chalice's role: the API handler
-STREAM_ROLE = "StreamConsumerRole"
-WORKER_ROLE = "WorkerRole"  # the schedules and the other asynchronously invoked functions
-ACCESS_LOG = "ApiAccessLogGroup"
 
 LOG_RETENTION_DAYS = 30
 FAILURE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: time to look at what failed
@@ -52,55 +50,9 @@ STREAM_MAPPING = {
 # into the dead-letter queue, so a slow schedule cannot pile up hours of ticks.
 SCHEDULE_INVOKE = {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 300}
 
-TABLE_ACTIONS = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-]  # TransactWriteItems is authorized through these; no Scan: no request path scans (DESIGN.md)
-STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
-XRAY_POLICY = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"}
-# Rotation (infra/README.md, "Rotating a secret"): the previous value stays accepted
-# while clients move to the current one. Neither may be written in config.json.
-ROTATED = ("ACCESS_SECRET", "MEMBER_HASH_SECRET")
+# During a rotation the previous value stays accepted beside the current one
+# (infra/README.md, "Rotating a secret"). Neither may be written in config.json.
 PLAIN_FORBIDDEN = (*SECRET_NAMES, *(f"{name}_PREVIOUS" for name in SECRET_NAMES))
-
-# checkov checks that do not fit this design, with the reason, per resource kind.
-SKIPS: dict[str, dict[str, str]] = {
-    "vpc": {
-        "CKV_AWS_117": "No VPC by design: the functions reach DynamoDB, SSM and (deliver_webhook) the "
-        "subscribers' HTTPS endpoints over AWS's public endpoints with IAM; a VPC would add NAT "
-        "gateways and cold-start cost and protect nothing these functions hold.",
-    },
-    "sync": {
-        "CKV_AWS_116": "Not invoked asynchronously, so a dead-letter queue never receives anything: the "
-        "API handler answers every error to its caller, and the stream consumer's failed batches go "
-        "to the event source mapping's on-failure destination (StreamFailureQueue).",
-    },
-    "api": {
-        "CKV_AWS_120": "No API cache: every answer is per caller (session token, access key) and reads "
-        "data that changes with each write; a cache would serve stale or another caller's data.",
-    },
-    "table": {
-        "CKV_AWS_119": "Encrypted at rest with DynamoDB's AWS owned key (always on). A customer managed "
-        "key would make every reader and the stream's poller depend on a key policy, and a disabled "
-        "or deleted key would make this retained table unreadable; set SSESpecification in "
-        "chalicelib/store/schema.py if a compliance regime requires key control.",
-    },
-}
-
-
-def checkov_skips(*groups: str) -> dict[str, Any]:
-    return {"checkov": {"skip": [{"id": i, "comment": c} for g in groups for i, c in SKIPS[g].items()]}}
-
-
-def arn(resource: str, attribute: str = "Arn") -> dict[str, Any]:
-    return {"Fn::GetAtt": [resource, attribute]}
-
 
 # stage settings ------------------------------------------------------------------------------
 
@@ -252,112 +204,6 @@ def log_group(name: str, retention: int = LOG_RETENTION_DAYS) -> dict[str, Any]:
     }
 
 
-# IAM ---------------------------------------------------------------------------------------
-
-
-def role_of(function: Function) -> str:
-    if function.kind == "api":
-        return DEFAULT_ROLE
-    if function.name == STREAM_CONSUMER:
-        return STREAM_ROLE
-    return WORKER_ROLE
-
-
-def invokes_webhook(function: Function) -> bool:
-    """The stream consumer and the schedules hand webhook messages to deliver_webhook (issue 14)."""
-    return function.name == STREAM_CONSUMER or function.kind == "schedule"
-
-
-def _policy(name: str, members: list[Function], ssm_path: str, webhook: Function | None) -> dict[str, Any]:
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [arn(f.log_group) for f in members],
-        },
-        {
-            "Sid": "UseTable",
-            "Effect": "Allow",
-            "Action": TABLE_ACTIONS,
-            "Resource": [arn(TABLE), {"Fn::Sub": f"${{{TABLE}.Arn}}/index/*"}],
-        },
-        {
-            # ACCESS_KEY, ACCESS_SECRET, ..., and the *_PREVIOUS values kept during a rotation
-            "Sid": "ReadSecrets",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameters"],
-            "Resource": {
-                "Fn::Sub": f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{ssm_path}*"
-            },
-        },
-    ]
-    sends_to = [QUEUE] if any(f.name == STREAM_CONSUMER for f in members) else []
-    sends_to += [ASYNC_QUEUE] if any(f.invoked_async for f in members) else []
-    # Decrypt: the function's environment (KmsKeyArn); GenerateDataKey: messages to the queues.
-    key_actions = ["kms:Decrypt", *(["kms:GenerateDataKey"] if sends_to else [])]
-    statements.append({"Sid": "UseServiceKey", "Effect": "Allow", "Action": key_actions, "Resource": arn(KEY)})
-    if any(f.name == STREAM_CONSUMER for f in members):
-        statements += [
-            {"Sid": "ReadStream", "Effect": "Allow", "Action": STREAM_ACTIONS, "Resource": arn(TABLE, "StreamArn")},
-            {
-                "Sid": "ListStreams",
-                "Effect": "Allow",
-                "Action": ["dynamodb:ListStreams"],
-                "Resource": {"Fn::Sub": f"${{{TABLE}.Arn}}/stream/*"},
-            },
-        ]
-    if sends_to:
-        statements.append(
-            {
-                "Sid": "ReportFailures",
-                "Effect": "Allow",
-                "Action": ["sqs:SendMessage"],
-                "Resource": [arn(q) for q in sends_to],
-            }
-        )
-    if webhook is not None and any(invokes_webhook(f) for f in members):
-        statements.append(
-            {
-                "Sid": "InvokeWebhookDelivery",
-                "Effect": "Allow",
-                "Action": ["lambda:InvokeFunction"],
-                "Resource": arn(webhook.logical_id),
-            }
-        )
-    return {"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
-
-
-def _lambda_trust() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-
-
-def roles(functions: list[Function], ssm_path: str) -> dict[str, Any]:
-    webhook = by_name(functions, WEBHOOK)
-    resources: dict[str, Any] = {}
-    for role in (DEFAULT_ROLE, STREAM_ROLE, WORKER_ROLE):
-        members = [f for f in functions if role_of(f) == role]
-        if not members:
-            continue
-        properties = {
-            "ManagedPolicyArns": [XRAY_POLICY],  # traces (Tracing: Active)
-            "Policies": [_policy(f"{role}Policy", members, ssm_path, webhook)],
-        }
-        if role == DEFAULT_ROLE:  # Chalice's own: only its policies are replaced
-            resources[role] = {"Properties": properties}
-        else:
-            resources[role] = {
-                "Type": "AWS::IAM::Role",
-                "Properties": {"AssumeRolePolicyDocument": _lambda_trust(), **properties},
-            }
-    return resources
-
-
 # functions ---------------------------------------------------------------------------------
 
 
@@ -403,117 +249,6 @@ def stream_mapping(consumer: Function) -> dict[str, Any]:
             "Enabled": True,
             **STREAM_MAPPING,
             "DestinationConfig": {"OnFailure": {"Destination": arn(QUEUE)}},
-        },
-    }
-
-
-# API Gateway -------------------------------------------------------------------------------
-
-# API Gateway's own answers (unknown route, body too large, throttling, ...) in the
-# contract's error shape: {"error": {"code", "message"}}. Throttling (the stage's
-# limits, infra/stages.py) is the contract's busy answer: 503 `unavailable` with
-# `Retry-After`, which clients (the SDK) retry. They carry no CORS headers: a gateway
-# response applies to every route, Open API ones included, and cannot pick the
-# caller's origin from ALLOWED_ORIGINS (infra/README.md, "CORS").
-GATEWAY_RESPONSES: dict[str, tuple[str, str | None, str, str, bool]] = {
-    # logical id: (response type, status or None to keep the gateway's, code, message, Retry-After)
-    "MissingRouteResponse": ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found", "no such route", False),
-    "TooLargeResponse": ("REQUEST_TOO_LARGE", "413", "payload_too_large", "$context.error.messageString", False),
-    "ThrottledResponse": ("THROTTLED", "503", "unavailable", "the service is busy; try again", True),
-    "Default4xxResponse": ("DEFAULT_4XX", None, "invalid_request", "$context.error.messageString", False),
-    "Default5xxResponse": ("DEFAULT_5XX", None, "unavailable", "$context.error.messageString", True),
-}
-
-# One JSON line per request: what happened, never who (no source IP, user agent,
-# path parameters or query: resourcePath is the route's template).
-ACCESS_LOG_FORMAT = {
-    "requestId": "$context.requestId",
-    "time": "$context.requestTimeEpoch",
-    "method": "$context.httpMethod",
-    "route": "$context.resourcePath",
-    "status": "$context.status",
-    "latencyMs": "$context.responseLatency",
-    "integrationLatencyMs": "$context.integration.latency",
-    "integrationStatus": "$context.integration.status",
-    "errorType": "$context.error.responseType",
-    "responseLength": "$context.responseLength",
-    "xrayTraceId": "$context.xrayTraceId",
-}
-
-
-def access_log_name(prefix: str) -> str:
-    return f"/aws/apigateway/{prefix}/access"
-
-
-def gateway_responses() -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    for logical_id, (response_type, status, code, message, retry) in GATEWAY_RESPONSES.items():
-        body = json.dumps({"error": {"code": code, "message": message}})
-        properties: dict[str, Any] = {
-            "RestApiId": {"Ref": REST_API},
-            "ResponseType": response_type,
-            "ResponseTemplates": {"application/json": body},
-        }
-        if status is not None:
-            properties["StatusCode"] = status
-        if retry:
-            properties["ResponseParameters"] = {"gatewayresponse.header.Retry-After": f"'{RETRY_AFTER_SECONDS}'"}
-        resources[logical_id] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": properties}
-    return resources
-
-
-def method_path(path: str) -> str:
-    """A route as MethodSettings names it: `/v1/imports` → `/~1v1~1imports`."""
-    return "/" + path.replace("/", "~1")
-
-
-def method_settings(stage: str, routes: dict[str, Any]) -> list[dict[str, Any]]:
-    limits = limits_for(stage)
-    settings = [
-        {
-            "ResourcePath": "/*",
-            "HttpMethod": "*",
-            "ThrottlingRateLimit": limits.api.rate,
-            "ThrottlingBurstLimit": limits.api.burst,
-            "MetricsEnabled": False,  # per-route metrics are billed as custom metrics; the stage's are free
-            "DataTraceEnabled": False,  # would log request and response bodies: personal data
-        }
-    ]
-    for (path, method), throttle in sorted(limits.routes.items()):
-        if method not in routes.get(path, {}):
-            continue  # API Gateway refuses settings for a method it does not have (a test checks app.py)
-        settings.append(
-            {
-                "ResourcePath": method_path(path),
-                "HttpMethod": method,
-                "ThrottlingRateLimit": throttle.rate,
-                "ThrottlingBurstLimit": throttle.burst,
-            }
-        )
-    return settings
-
-
-def rest_api(stage: str, prefix: str, routes: dict[str, Any]) -> dict[str, Any]:
-    """Name, tracing, access log and throttling of Chalice's REST API.
-
-    CORS (API.md): the customer-side routes take OPTIONS in app.py, so their
-    preflight reaches the app through the same proxy integration as every
-    other method; Open API routes have no OPTIONS method at all.
-    """
-    return {
-        "Metadata": checkov_skips("api"),
-        "Properties": {
-            "Name": prefix,  # the ApiName of its CloudWatch metrics: one per stage
-            "DefinitionBody": {"info": {"title": prefix}},
-            "TracingEnabled": True,
-            "AccessLogSetting": {
-                "DestinationArn": {
-                    "Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}"
-                    f":log-group:${{{ACCESS_LOG}}}"
-                },
-                "Format": json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
-            },
-            "MethodSettings": method_settings(stage, routes),
         },
     }
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from infra_support import functions, template_of
 
-from infra import template as tpl
+from infra import skips
 
 
 def test_checkov_finds_no_failed_check(built: Any, checkov_reports: dict[str, dict[str, Any]]) -> None:
@@ -39,11 +39,11 @@ def test_every_skip_is_in_the_templates_metadata_with_its_reason(
     built: Any, checkov_reports: dict[str, dict[str, Any]]
 ) -> None:
     template = template_of(built)
-    reasons = {i: c for group in tpl.SKIPS.values() for i, c in group.items()}
+    reasons = {i: c for group in skips.SKIPS.values() for i, c in group.items()}
     for check in checkov_reports[built.stage]["skipped"]:
         check_id, resource = check["check_id"], check["resource"].split(".", 1)[1]
         assert check["check_result"]["suppress_comment"] == reasons[check_id]
-        skips = template["Resources"][resource]["Metadata"]["checkov"]["skip"]
-        assert {"id": check_id, "comment": reasons[check_id]} in skips
+        in_metadata = template["Resources"][resource]["Metadata"]["checkov"]["skip"]
+        assert {"id": check_id, "comment": reasons[check_id]} in in_metadata
     skipped = {c["check_id"] for c in checkov_reports[built.stage]["skipped"]}
     assert skipped == set(reasons)  # no reason kept for a check that no longer fails

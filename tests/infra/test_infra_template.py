@@ -22,8 +22,7 @@ from infra_support import functions, get_att, only, resources_of, template_of
 from chalicelib.api.web import RETRY_AFTER_SECONDS
 from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES
 from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
-from infra import build
-from infra import template as tpl
+from infra import build, iam
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_BUDGET_ZIPPED = 6_000_000  # bytes; 3.8 MB at the time of writing
@@ -232,7 +231,7 @@ def test_iam_reaches_only_this_stacks_table_stream_queues_key_secrets_and_webhoo
 
     actions_by_role: dict[str, set[str]] = {}
     for role_name, role in roles.items():
-        assert role["Properties"]["ManagedPolicyArns"] == [tpl.XRAY_POLICY]  # traces, nothing else
+        assert role["Properties"]["ManagedPolicyArns"] == [iam.XRAY_POLICY]  # traces, nothing else
         actions = actions_by_role.setdefault(role_name, set())
         for statement in statements_of(role):
             assert statement["Effect"] == "Allow"
