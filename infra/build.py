@@ -214,6 +214,8 @@ def stage_project(build_dir: Path, house: Path) -> Path:
 
     The local stack (`chalicelib/local/`: moto patches, the stream pump, the
     demo server) and the bench stay out: Lambda never runs them (issue 13.5).
+    The files the API serves (the SDK, the console) go in at the place
+    `chalicelib/api/static.py` reads them from.
     """
     if build_dir.exists():
         shutil.rmtree(build_dir)
@@ -228,7 +230,27 @@ def stage_project(build_dir: Path, house: Path) -> Path:
     shutil.copytree(ROOT / "chalicelib", build_dir / "chalicelib", ignore=ignore)
     shutil.copy2(ROOT / ".chalice" / "config.json", build_dir / ".chalice" / "config.json")
     install_wheels(house, build_dir / "vendor")
+    for relative in served_files():  # vendor/ lands at the bundle's root: beside app.py, as in the repository
+        destination = build_dir / "vendor" / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, destination)
     return build_dir
+
+
+def served_files(root: Path = ROOT) -> list[str]:
+    """What `chalicelib/api/static.py` serves beside the API (the browser SDK, the console), as paths
+    in the repository; only those files (not the SDK's README or type declarations, not the demo shop)."""
+    from chalicelib.api import static
+
+    found = [static.SDK_PATH] if (root / static.SDK_PATH).is_file() else []
+    console = root / static.CONSOLE_DIR
+    if console.is_dir():
+        found += sorted(
+            f"{static.CONSOLE_DIR}/{p.name}"
+            for p in console.iterdir()
+            if p.is_file() and static.CONSOLE_FILE.fullmatch(p.name)
+        )
+    return found
 
 
 def isolated_env(region: str | None) -> dict[str, str]:

@@ -300,15 +300,37 @@ def test_bundle_is_small_and_leaves_out_what_lambda_provides(built: Any) -> None
 
 
 def test_bundle_carries_the_apps_code_without_the_local_stack_or_the_bench(built: Any) -> None:
-    """Issue 13.5: what Lambda runs is app.py and chalicelib minus chalicelib/local/; vendor/ is the wheels."""
+    """Issue 13.5: what Lambda runs is app.py and chalicelib minus chalicelib/local/, the files the API
+    serves (SDK, console) beside them; the rest is vendor/ (the wheels)."""
     with zipfile.ZipFile(built.bundle) as archive:
         names = archive.namelist()
     project = {str(p.relative_to(ROOT)) for p in (ROOT / "chalicelib").rglob("*.py")} | {"app.py"}
     expected = {p for p in project if not p.startswith("chalicelib/local/")}
     in_bundle = {n for n in names if n == "app.py" or n.startswith("chalicelib/")}
     assert in_bundle == expected
-    assert not [n for n in names if n.split("/", 1)[0] in {"bench", "tests", "infra", "demo", "sdk"}]
+    served = set(build.served_files())
+    assert {n for n in names if n.split("/", 1)[0] in {"sdk", "console"}} == served
+    if (ROOT / "sdk" / "unification.js").is_file():
+        assert "sdk/unification.js" in served
+    assert not [n for n in names if n.split("/", 1)[0] in {"bench", "tests", "infra", "demo"}]
     assert not [n for n in names if "fast_moto" in n or n.startswith("moto/")]
+
+
+def test_the_bundle_takes_only_the_files_the_api_serves(tmp_path: Path) -> None:
+    for name, text in {
+        "sdk/unification.js": "// sdk",
+        "sdk/unification.d.ts": "// types",
+        "sdk/README.md": "# sdk",
+        "console/index.html": "<!doctype html>",
+        "console/console.js": "// console",
+        "console/notes.txt": "not served",
+        "console/parts/nested.js": "not served: no folders",
+        "demo/index.html": "the demo shop: make run only",
+    }.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert build.served_files(tmp_path) == ["sdk/unification.js", "console/console.js", "console/index.html"]
+    assert build.served_files(tmp_path / "nothing") == []
 
 
 def test_requirements_come_from_pyproject_pinned_without_boto3(built: Any) -> None:
@@ -332,12 +354,16 @@ def test_bundle_imports_the_app_with_only_the_runtimes_boto3(built: Any, tmp_pat
         "import importlib, pathlib, app, phonenumbers, pydantic_core, sys\n"
         "for p in sorted(pathlib.Path('chalicelib').rglob('*.py')):\n"
         "    importlib.import_module('.'.join(p.with_suffix('').parts).removesuffix('.__init__'))\n"
+        "from chalicelib.api import static\n"
+        "for name in sys.argv[1:]:\n"  # the served files, read where the deployed API reads them
+        "    assert static.read(name) == open(name, 'rb').read(), name\n"
+        "    print(static.ROOT / name)\n"
         "n = phonenumbers.parse('090-1234-5678', 'JP')\n"
         "assert phonenumbers.is_valid_number(n)\n"
         "print(phonenumbers.__file__); print(pydantic_core.__file__); print(app.__file__)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe],
+        [sys.executable, "-c", probe, *build.served_files()],
         cwd=tmp_path,
         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -347,6 +373,8 @@ def test_bundle_imports_the_app_with_only_the_runtimes_boto3(built: Any, tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert all(line.startswith(str(tmp_path)) for line in result.stdout.split()), result.stdout
+    for name in build.served_files():
+        assert (tmp_path / name).read_bytes() == (ROOT / name).read_bytes(), name
 
 
 def test_app_uses_none_of_the_phonenumbers_data_the_bundle_leaves_out() -> None:
