@@ -50,7 +50,13 @@ def main() -> int:
 
     stack.start_workers(application.stream_consumer, [application.finish_unifications], on_give_up=park)
 
-    print(f"Serving the unification API on http://127.0.0.1:{port}", flush=True)
+    from .demo import start_demo
+
+    demo_port = int(os.environ.get("DEMO_PORT") or port + 1)
+    api_base = f"http://127.0.0.1:{port}"
+    start_demo("127.0.0.1", demo_port, api_base, settings.plugin_key or "", settings.member_hash_secret)
+    print(f"Serving the unification API on {api_base}", flush=True)
+    print(f"  Demo shop:     http://127.0.0.1:{demo_port}/ (another origin, as a shop's page is)", flush=True)
     print(f"  DynamoDB:      {settings.dynamodb_endpoint_url} (table {settings.table_name})", flush=True)
     print(f"  ACCESS_KEY={settings.access_key}", flush=True)
     print(f"  ACCESS_SECRET={settings.access_secret}", flush=True)
