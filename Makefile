@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	@sh tests/browser/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
