@@ -29,6 +29,7 @@
     $("user-name").textContent = user ? user.displayName : "…";
     $("user-member").textContent = user && user.memberId ? user.memberId : "—";
     $("user-logged-in").textContent = sdk.session && sdk.session.loggedIn ? "yes" : "no";
+    $("session-expires").textContent = sdk.session ? sdk.session.expiresAt : "…";
     document.body.dataset.userId = user ? user.id : "";
   }
 
