@@ -46,7 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SESSION_TIMEOUT = 5  # seconds: short, so a test can outwait a session (R4.1)
+SESSION_TIMEOUT = 4  # seconds: short, so a test can outwait a session (R4.1)
 START_TIMEOUT = 90
 
 

@@ -34,9 +34,10 @@ def log_out(tab: Tab) -> None:
 
 
 def outwait_session(tab: Tab) -> None:
-    """Sleep past the end the page shows for its session (R4.1: no activity meanwhile)."""
+    """Sleep past the end the page shows for its session (R4.1: no activity meanwhile; the
+    margin covers the history read that followed the answer the page shows)."""
     ends = datetime.fromisoformat(tab.text("session-expires").replace("Z", "+00:00")).timestamp()
-    time.sleep(max(0.0, ends - time.time()) + 1.0)
+    time.sleep(max(0.0, ends - time.time()) + 1.5)
 
 
 def messages_shown(tab: Tab) -> list[tuple[str, str]]:
@@ -195,3 +196,13 @@ def test_a_logged_in_member_whose_session_ended_is_renewed_as_that_member(stack:
     assert [e["properties"]["sku"] for e in product_events(stack, member_id)] == ["TEA-01"]
     tab.shot("renewed-as-the-member")
     assert [e for e in tab.errors if "status of 401" not in e] == []
+
+
+def test_what_a_customer_typed_is_shown_as_text_never_run(stack: Stack, tab: Tab) -> None:
+    tab.open_demo(stack.demo)
+    typed = '<img src="x" onerror="document.title=\'run\'"><b>bold?</b>'
+    send_chat(tab, typed, messages_after=1)
+    assert messages_shown(tab) == [(tab.text("user-name"), typed)]
+    assert tab.page.locator("#chat-history img, #chat-history b").count() == 0
+    assert tab.page.title() != "run"
+    assert tab.errors == []
