@@ -239,7 +239,9 @@
             throw error; // the answer was cut off
           });
         } catch (error) {
-          if (attempt >= ATTEMPTS) throw new UnificationError(0, { code: "network_error", message: String(error) });
+          if (attempt >= ATTEMPTS) {
+            throw new UnificationError(0, { code: "network_error", message: "no answer from the API (" + error + ")" });
+          }
           await sleep(pause(attempt));
           continue;
         }

@@ -56,6 +56,8 @@ def handler_for(api_base: str, plugin_key: str, member_hash_secret: str | None) 
                 self.answer(HTTPStatus.OK, "application/json", config)
             elif url.path == "/member-hash":
                 self.answer_member_hash(urllib.parse.parse_qs(url.query))
+            elif url.path == "/favicon.ico":
+                self.answer(HTTPStatus.NO_CONTENT, "image/x-icon", b"")
             elif url.path in FILES:
                 name, content_type = FILES[url.path]
                 data = (DEMO_DIR / name).read_bytes()
