@@ -115,7 +115,8 @@
 
     async _boot(o) {
       // Read again: another tab may have been handed the device's veilId meanwhile.
-      var body = { veilId: veilStore.get() || this.veilId || undefined, memberId: o.memberId, memberHash: o.memberHash, profile: o.profile };
+      var veilId = veilStore.get() || this.veilId || undefined;
+      var body = { veilId: veilId, memberId: o.memberId, memberHash: o.memberHash, profile: o.profile };
       var answer = await this._fetch("POST", "/v1/boot", body, { "X-Plugin-Key": this.pluginKey });
       // The server issues veilIds: an unknown one comes back replaced, so keep whatever it says.
       this.veilId = answer.veilId;
