@@ -196,6 +196,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, credentials: Credentials) ->
         while not (answers(api + "/v1/health") and answers(demo + "/demo-config.json")):
             if process.poll() is not None:
                 pytest.fail(f"the local stack exited with {process.returncode}:\n{running.output()}")
+            if "Demo shop:     not served" in running.output():
+                pytest.fail(f"the local stack could not serve the demo shop:\n{running.output()}")
             if time.monotonic() > deadline:
                 pytest.fail(f"no answer from the API and the demo within {START_TIMEOUT}s:\n{running.output()}")
             time.sleep(0.2)
