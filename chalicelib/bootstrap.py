@@ -94,7 +94,7 @@ class Container:
     def consumers(self) -> Consumers:
         from .service.consumers import Consumers
 
-        return Consumers(self.deps, self.unifications)
+        return Consumers(self.deps, self.unifications, self.history)
 
 
 _lock = threading.Lock()

@@ -150,7 +150,10 @@ class Chat(Out):
     userId: str
     channel: ChannelName
     createdAt: Timestamp
-    messages: list[Message]
+    messages: list[Message] = Field(description="its latest messages (up to 20), oldest first")
+    messagesCursor: str | None = Field(
+        description="null when those are all; else GET /v1/chats/{chatId}/messages?cursor= (newest first from there)"
+    )
 
 
 class Event(Out):
@@ -275,6 +278,11 @@ class ChatPage(Out):
     chats: list[Chat]
     nextCursor: Cursor
     resolvedFrom: ResolvedFrom = None
+
+
+class MessagePage(Out):
+    messages: list[Message]
+    nextCursor: Cursor
 
 
 class EventPage(Out):

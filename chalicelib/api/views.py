@@ -99,12 +99,14 @@ def message_json(view: MessageView) -> dict[str, Any]:
 
 
 def chat_json(view: ChatView, messages: list[MessageView]) -> dict[str, Any]:
+    """A chat with its latest messages; `messagesCursor` continues with the earlier ones."""
     return {
         "id": view.chat.id,
         "userId": view.owner_id,
         "channel": view.chat.channel.value,
         "createdAt": iso(view.chat.created_at),
         "messages": [message_json(m) for m in messages],
+        "messagesCursor": view.earlier,
     }
 
 
