@@ -66,6 +66,7 @@ class Run:
         self.quick = args.quick
         self.profiles = Profiles(args.profile)
         self.rows: list[report.RequestRow] = []
+        self.capacity: list[Any] = []
         self.figures: list[report.Figure] = []
         self.extra: dict[str, Any] = {"streams": {}, "sections_seconds": {}}
         self.errors = 0
@@ -105,6 +106,7 @@ class Run:
         measured, streams, latency = requests.run(self.embedded, csv_rows=100 if self.quick else 200)
         self.extra["session_event_in_process"] = latency
         self.rows = report.request_rows(measured)
+        self.capacity = report.capacity_rows(measured)
         self.extra["streams"] = {
             key: {
                 kind: {"records": stats.records[kind], "requests": stats.tallies[kind].by_api()}
@@ -368,16 +370,16 @@ def main(argv: list[str]) -> int:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     extra = {**run.extra, "profiles": run.profiles.texts}
-    report.write(report.RESULTS, meta, run.rows, run.figures, extra)
+    report.write(report.RESULTS, meta, run.rows, run.figures, extra, run.capacity)
     print()
-    print(report.render(run.rows, run.figures))
+    print(report.render(run.rows, run.figures, run.capacity))
     for name, text in run.profiles.texts.items():
         print(f"\n--- profile: {name} ---\n{text}")
     print(
         f"\n(bench/results.json written; {elapsed:.0f} s; DynamoDB: {meta['dynamodb']}; load average"
         f" {load_at_start[0]} at start, {meta['load_average_at_end'][0]} at end on {os.cpu_count()} CPUs)"
     )
-    print(report.summary(run.rows, run.figures))
+    print(report.summary(run.rows, run.figures, run.capacity))
     return 1 if run.errors else 0
 
 

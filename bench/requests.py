@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .counting import Tally
+from .meter import Usage
 from .stack import Embedded, Failed, Service, phone, quote, seed_history
 
 
@@ -20,6 +21,7 @@ class Measured:
     tally: Tally
     per: int = 1
     detail: dict[str, Any] = field(default_factory=dict)
+    usage: Usage | None = None  # what DynamoDB would bill (bench/meter.py)
 
     @property
     def requests(self) -> float:
@@ -40,9 +42,9 @@ class Scenarios:
         self._members = 0
 
     def measure(self, key: str, operation: Callable[[], Any], per: int = 1, **detail: Any) -> Any:
-        with self.service.log.window() as tally:
+        with self.service.log.window() as tally, self.embedded.ledger.window() as usage:
             answer = operation()
-        self.results.append(Measured(key, tally, per, dict(detail)))
+        self.results.append(Measured(key, tally, per, dict(detail), usage))
         return answer
 
     def member(self, prefix: str = "req") -> tuple[str, dict[str, Any], str]:
@@ -180,6 +182,7 @@ class StreamStats:
     records: Counter[str] = field(default_factory=Counter)
     tallies: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     seconds: float = 0.0
+    usage: Usage | None = None
 
     @property
     def total(self) -> Tally:
@@ -260,8 +263,7 @@ def stream_records(embedded: Embedded, scenarios: Scenarios) -> dict[str, Stream
     chat = api.session(token, "/v1/session/chats", {"text": "hello"}).expect(201)
     api.session(token, f"/v1/session/chats/{quote(chat['chat']['id'])}/messages", {"text": "again"}).expect(201)
     api.session(token, "/v1/session/login", {"memberId": "stream-new-member"}).expect(200)
-    pump.drain()
-    out["stream_session"] = consumer.take()
+    out["stream_session"] = _drain(embedded, pump, consumer)
 
     # A login that unifies a lead with 10 events and a chat: the history move runs from the stream.
     member_id, _, _ = scenarios.member("stream")
@@ -271,8 +273,7 @@ def stream_records(embedded: Embedded, scenarios: Scenarios) -> dict[str, Stream
     pump.drain()
     consumer.take()
     login = api.session(visitor["sessionToken"], "/v1/session/login", {"memberId": member_id}).expect(200)
-    pump.drain()
-    out["stream_unify_move"] = consumer.take()
+    out["stream_unify_move"] = _drain(embedded, pump, consumer)
     _expect_completed(api, login["unification"]["id"])
 
     # Approve a visited lead (deferred, R7.3), then the member logs in (R7.4): completion from the stream.
@@ -289,10 +290,17 @@ def stream_records(embedded: Embedded, scenarios: Scenarios) -> dict[str, Stream
     pump.drain()
     consumer.take()
     api.boot(member_id=member_id)
-    pump.drain()
-    out["stream_deferred_login"] = consumer.take()
+    out["stream_deferred_login"] = _drain(embedded, pump, consumer)
     _expect_completed(api, unification_id)
     return out
+
+
+def _drain(embedded: Embedded, pump: Any, consumer: CountingConsumer) -> StreamStats:
+    with embedded.ledger.window() as usage:
+        pump.drain()
+    stats = consumer.take()
+    stats.usage = usage
+    return stats
 
 
 def _expect_completed(api: Any, unification_id: str) -> None:
@@ -334,6 +342,12 @@ def run(embedded: Embedded, csv_rows: int = 50) -> tuple[list[Measured], dict[st
     streams = stream_records(embedded, scenarios)
     for key, stats in streams.items():
         scenarios.results.append(
-            Measured(key, stats.total, per=max(1, sum(stats.records.values())), detail={"records": dict(stats.records)})
+            Measured(
+                key,
+                stats.total,
+                per=max(1, sum(stats.records.values())),
+                detail={"records": dict(stats.records)},
+                usage=stats.usage,
+            )
         )
     return scenarios.results, streams, session_event_latency(embedded, service, samples=50)
