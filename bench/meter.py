@@ -163,16 +163,23 @@ class Ledger:
                 if not self._windows:
                     self.writes, self.reads = [], []
 
-    def take_keys(self) -> dict[str, Any]:
-        """Units by (scope, partition) since the last take, as JSON, and reset."""
+    def take_keys(self, top: int = 10) -> dict[str, Any]:
+        """Since the last take (then reset): per scope (the table, each index) the write
+        and read units in all, the number of keys and the `top` hottest keys."""
         with self._lock:
             writes, reads, requests = self.write_units_by_key, self.read_units_by_key, self.requests
             self.write_units_by_key, self.read_units_by_key, self.requests = Counter(), Counter(), Counter()
-        return {
-            "writes": [[scope, pk, units] for (scope, pk), units in writes.items()],
-            "reads": [[scope, pk, units] for (scope, pk), units in reads.items()],
-            "requests": dict(requests),
-        }
+        return {"writes": _by_scope(writes, top), "reads": _by_scope(reads, top), "requests": dict(requests)}
+
+
+def _by_scope(units: Counter[tuple[str, str]], top: int) -> dict[str, Any]:
+    scopes: dict[str, Counter[str]] = {}
+    for (scope, pk), n in units.items():
+        scopes.setdefault(scope, Counter())[pk] += n
+    return {
+        scope: {"units": sum(keys.values()), "keys": len(keys), "top": keys.most_common(top)}
+        for scope, keys in sorted(scopes.items())
+    }
 
 
 @dataclass
@@ -233,11 +240,32 @@ _REGION = re.compile(r"Credential=[^/]+/\d+/([^/]+)/")
 class Meter:
     """moto's WSGI app, with every DynamoDB request costed into `ledger`."""
 
-    def __init__(self, app: Any, ledger: Ledger) -> None:
+    CONTROL = "/__bench/"
+
+    def __init__(self, app: Any, ledger: Ledger, control: bool = False) -> None:
         self.app = app
         self.ledger = ledger
+        self.control = control
+
+    def _control(self, path: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """The bench's own calls (local stack only): `keys` takes the per-key units,
+        `on` and `off` switch the per-key ledger (off while a population is seeded)."""
+        command = path[len(self.CONTROL) :]
+        answer: Any = {"ok": True}
+        if command == "keys":
+            answer = self.ledger.take_keys()
+        elif command in ("on", "off"):
+            self.ledger.keep_keys = command == "on"
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b"{}"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(answer).encode()]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if self.control and path.startswith(self.CONTROL):
+            return self._control(path, start_response)
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if not target.startswith("DynamoDB_20120810.") or not self.ledger.active:
             return self.app(environ, start_response)
@@ -478,6 +506,6 @@ def install_in_local_stack(ledger: Ledger) -> None:
 
     class MeteredApp(original):  # type: ignore[misc,valid-type]
         def __init__(self, app: Any) -> None:
-            super().__init__(Meter(app, ledger))
+            super().__init__(Meter(app, ledger, control=True))
 
     stack.LockedApp = MeteredApp  # type: ignore[misc]
