@@ -11,8 +11,9 @@ from . import emulator
 
 if __name__ == "__main__":
     emulator.install()
-    if os.environ.get("BENCH_METER") == "1":  # the hot-key report: every write costed, by key
+    metered = os.environ.get("BENCH_METER")
+    if metered in ("1", "timings"):  # "1": every request costed, by key (hot keys); both: lock timings
         from .meter import Ledger, install_in_local_stack
 
-        install_in_local_stack(Ledger(keep_keys=True))
+        install_in_local_stack(Ledger(keep_keys=metered == "1"))
     runpy.run_module("chalicelib.local", run_name="__main__", alter_sys=True)

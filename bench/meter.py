@@ -22,6 +22,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -121,6 +122,9 @@ class Ledger:
         self.write_units_by_key: Counter[tuple[str, str]] = Counter()
         self.read_units_by_key: Counter[tuple[str, str]] = Counter()
         self.requests: Counter[str] = Counter()
+        self.lock_wait: Counter[str] = Counter()  # seconds waited for the server's lock, by API
+        self.inside: Counter[str] = Counter()  # seconds inside moto, by API
+        self.served: Counter[str] = Counter()
 
     @property
     def active(self) -> bool:
@@ -145,6 +149,27 @@ class Ledger:
     def count(self, action: str) -> None:
         with self._lock:
             self.requests[action] += 1
+
+    def timed(self, action: str, waited: float, inside: float) -> None:
+        with self._lock:
+            self.served[action] += 1
+            self.lock_wait[action] += waited
+            self.inside[action] += inside
+
+    def take_timings(self) -> dict[str, Any]:
+        """Per API since the last take (then reset): requests served, mean ms waiting for the
+        server's one-request-at-a-time lock, mean ms inside moto."""
+        with self._lock:
+            served, waited, inside = self.served, self.lock_wait, self.inside
+            self.served, self.lock_wait, self.inside = Counter(), Counter(), Counter()
+        return {
+            api: {
+                "requests": n,
+                "wait_ms": round(1000 * waited[api] / n, 2),
+                "inside_ms": round(1000 * inside[api] / n, 2),
+            }
+            for api, n in served.most_common()
+        }
 
     @contextmanager
     def window(self) -> Iterator[Usage]:
@@ -254,6 +279,8 @@ class Meter:
         answer: Any = {"ok": True}
         if command == "keys":
             answer = self.ledger.take_keys()
+        elif command == "timings":
+            answer = self.ledger.take_timings()
         elif command in ("on", "off"):
             self.ledger.keep_keys = command == "on"
         else:
@@ -499,7 +526,8 @@ def _query_partition(request: dict[str, Any], items: list[Wire], hash_attr: str)
 
 
 def install_in_local_stack(ledger: Ledger) -> None:
-    """Wrap the app `chalicelib.local.stack.start_moto` serves (inside its lock)."""
+    """Wrap the app `chalicelib.local.stack.start_moto` serves (inside its lock), and time
+    every request's wait for that lock and its stay inside."""
     from chalicelib.local import stack
 
     original = stack.LockedApp
@@ -507,5 +535,16 @@ def install_in_local_stack(ledger: Ledger) -> None:
     class MeteredApp(original):  # type: ignore[misc,valid-type]
         def __init__(self, app: Any) -> None:
             super().__init__(Meter(app, ledger, control=True))
+
+        def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            action = str(environ.get("HTTP_X_AMZ_TARGET", "?"))
+            started = time.perf_counter()
+            with self.lock:
+                entered = time.perf_counter()
+                out = list(self.app(environ, start_response))
+            done = time.perf_counter()
+            if not str(environ.get("PATH_INFO", "")).startswith(Meter.CONTROL):
+                ledger.timed(action.rpartition(".")[2] or action, entered - started, done - entered)
+            return out
 
     stack.LockedApp = MeteredApp  # type: ignore[misc]

@@ -14,9 +14,11 @@ what the stack logged meanwhile (retries, conflicts, parked records).
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -52,7 +54,12 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
 
 
-def run(stack: LocalStack, logins_per_client: int, settle_seconds: float = 120.0) -> dict[str, Any]:
+def run(
+    stack: LocalStack, logins_per_client: int, settle_seconds: float = 120.0, clients: int = CLIENTS
+) -> dict[str, Any]:
+    timings = stack.metered == "timings"
+    if timings:
+        _timings(stack)  # reset
     started = time.time()
     log_start = _log_size(stack)
 
@@ -60,9 +67,10 @@ def run(stack: LocalStack, logins_per_client: int, settle_seconds: float = 120.0
         http = Http(stack.port)
         return [_login_that_unifies(http, c, n) for n in range(logins_per_client)]
 
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        committed = [pair for batch in pool.map(client, range(CLIENTS)) for pair in batch]
+    with ThreadPoolExecutor(clients) as pool:
+        committed = [pair for batch in pool.map(client, range(clients)) for pair in batch]
     last_login = time.time()
+    during = _timings(stack) if timings else {}
     http = stack.http
     deadline = last_login + settle_seconds
     while True:
@@ -70,6 +78,7 @@ def run(stack: LocalStack, logins_per_client: int, settle_seconds: float = 120.0
         if not running or time.time() > deadline:
             break
         time.sleep(0.25)
+    after = _timings(stack) if timings else {}
     lags, completions, still_running = [], [], []
     for unification_id, at in committed:
         record = http.admin("GET", f"/v1/unifications/{quote(unification_id)}")["unification"]
@@ -86,7 +95,7 @@ def run(stack: LocalStack, logins_per_client: int, settle_seconds: float = 120.0
     drain_seconds = (max(tail) - last_login) if tail else 0.0
     p99 = _percentile(lags, 0.99)
     return {
-        "clients": CLIENTS,
+        "clients": clients,
         "logins": len(committed),
         "logins_per_s": round(len(committed) / (last_login - started), 1),
         "median_s": round(statistics.median(lags), 3),
@@ -97,6 +106,31 @@ def run(stack: LocalStack, logins_per_client: int, settle_seconds: float = 120.0
         "backlog_drained_in_s": round(drain_seconds, 2),
         "backlog_drain_per_s": round(len(tail) / drain_seconds, 1) if drain_seconds else None,
         "stack_log": _log_summary(stack, log_start),
+        "moto_lock_while_logging_in": _lock_summary(during),
+        "moto_lock_while_draining": _lock_summary(after),
+    }
+
+
+def _timings(stack: LocalStack) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{stack.dynamodb_url}/__bench/timings", timeout=60) as answer:
+        found: dict[str, Any] = json.loads(answer.read())
+    return found
+
+
+def _lock_summary(timings: dict[str, Any]) -> dict[str, Any]:
+    """All requests the stack's moto served: mean ms waiting for its lock and inside it;
+    GetRecords (only the stream pump sends it) shows what each of the pump's requests waits."""
+    if not timings:
+        return {}
+    n = sum(t["requests"] for t in timings.values())
+    wait = sum(t["wait_ms"] * t["requests"] for t in timings.values()) / n
+    inside = sum(t["inside_ms"] * t["requests"] for t in timings.values()) / n
+    return {
+        "requests": n,
+        "mean_wait_ms": round(wait, 2),
+        "mean_inside_ms": round(inside, 2),
+        "pump_get_records": timings.get("GetRecords", {}),
+        "by_api": dict(list(timings.items())[:8]),
     }
 
 
@@ -121,17 +155,19 @@ def _log_summary(stack: LocalStack, start: int) -> dict[str, int]:
     return dict(found.most_common(12))
 
 
-def run_on_local_stack(logins_per_client: int, emulated: bool = True) -> dict[str, Any]:
-    stack = LocalStack(emulated=emulated)
+def run_on_local_stack(logins_per_client: int, emulated: bool = True, clients: int = CLIENTS) -> dict[str, Any]:
+    stack = LocalStack(emulated=emulated, metered="timings" if emulated else False)
     try:
-        result = run(stack, logins_per_client)
+        result = run(stack, logins_per_client, clients=clients)
     finally:
         stack.stop()
     return result
 
 
-if __name__ == "__main__":  # python -m bench.move_lag [logins per client]
-    import json
+if __name__ == "__main__":  # python -m bench.move_lag [logins per client [clients]]
     import sys
 
-    print(json.dumps(run_on_local_stack(int(sys.argv[1]) if len(sys.argv) > 1 else 30), indent=2))
+    per_client = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    print(
+        json.dumps(run_on_local_stack(per_client, clients=int(sys.argv[2]) if len(sys.argv) > 2 else CLIENTS), indent=2)
+    )

@@ -98,7 +98,8 @@ def capacity_rows(measured: list[Measured]) -> list[capacity.CapacityRow]:
         if m.usage is None:
             continue
         stream = m.key.startswith("stream_")
-        title = MINIMUM[m.key].title + (" (whole drain)" if stream else "")
+        events = f" ({m.detail['events']} events)" if m.key.startswith("login_unifies") else ""
+        title = MINIMUM[m.key].title + events + (" (whole drain)" if stream else "")
         out.append(capacity.row(m.key, title, m.usage, per=1 if stream else m.per))
     return out
 

@@ -133,6 +133,53 @@ class Scenarios:
         if approved["unification"]["status"] != "running":
             raise Failed(f"a source that never visited is unified at once (R7.3): {approved}")
 
+    def manager_edit_long_history(self, events: int, chats: int) -> None:
+        """The candidate's preview counts what would move (issue 12): with a long history
+        the edit must cost what it costs with none (one bounded read more at most)."""
+        api = self.api
+        _, member, number = self.member()
+        lead = api.admin("POST", "/v1/users", {"profile": {"name": "Walk-in"}}).expect(201)["user"]
+        seed_history(self.embedded, self.service, lead["id"], events, chats)
+        edited = self.measure(
+            "manager_edit_candidate_long_history",
+            lambda: api.admin("PATCH", f"/v1/users/{quote(lead['id'])}", {"profile": {"mobileNumber": number}}).expect(
+                200
+            ),
+            events=events,
+            chats=chats,
+        )
+        if (edited["unificationCandidate"] or {}).get("targetUserId") != member["id"]:
+            raise Failed(f"the edit must propose the member with that number: {edited}")
+
+    # chat listings (issue 12) -------------------------------------------------------------
+
+    def chat_listings(self, chats: int) -> None:
+        """A page of `chats` chats, each with two messages, listed by the customer's own
+        session and by the Open API: a constant number of requests, whatever the page holds."""
+        api = self.api
+        visitor = api.boot()
+        token = visitor["sessionToken"]
+        for n in range(chats):
+            chat = api.session(token, "/v1/session/chats", {"text": f"Question {n}"}).expect(201)
+            path = f"/v1/session/chats/{quote(chat['chat']['id'])}/messages"
+            api.session(token, path, {"text": "And one more thing"}).expect(201)
+        bearer = {"Authorization": f"Bearer {token}"}
+        listed = self.measure(
+            "session_chats_page",
+            lambda: api.call("GET", f"/v1/session/chats?limit={chats}", None, bearer).expect(200),
+            chats=chats,
+        )
+        if len(listed["chats"]) != chats:
+            raise Failed(f"expected {chats} chats, got {len(listed['chats'])}")
+        user_id = visitor["user"]["id"]
+        listed = self.measure(
+            "user_chats_page",
+            lambda: api.admin("GET", f"/v1/users/{quote(user_id)}/chats?limit={chats}").expect(200),
+            chats=chats,
+        )
+        if len(listed["chats"]) != chats:
+            raise Failed(f"expected {chats} chats, got {len(listed['chats'])}")
+
     # CSV import (R8.2) ------------------------------------------------------------------
 
     def csv_rows(self, rows: int) -> None:
@@ -338,6 +385,8 @@ def run(embedded: Embedded, csv_rows: int = 50) -> tuple[list[Measured], dict[st
     scenarios.login_unifies(10)
     scenarios.login_unifies(1000)
     scenarios.manager_edit_and_approve()
+    scenarios.manager_edit_long_history(events=300, chats=50)
+    scenarios.chat_listings(chats=20)
     scenarios.csv_rows(csv_rows)
     streams = stream_records(embedded, scenarios)
     for key, stats in streams.items():
