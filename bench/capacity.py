@@ -61,6 +61,7 @@ ATOMIC = frozenset(
         "login_unifies_10",
         "login_unifies_1000",
         "manager_edit_candidate",
+        "manager_edit_candidate_long_history",
         "approve_immediate",
         "csv_row_member_new",
         "csv_row_lead_matching",
