@@ -35,6 +35,15 @@ RESERVED_KEYS = frozenset(
 )
 CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_STRING = 1000
+# A custom key that reads like a field the service treats specially is a mistake, never a
+# custom field (API.md, User): compared in lower case without `_` and `-`.
+NEAR_MISSES = {
+    **dict.fromkeys(("mobilenumber", "mobile", "phone", "phonenumber", "tel"), "mobileNumber"),
+    **dict.fromkeys(("email", "mail", "emailaddress"), "email"),
+    **dict.fromkeys(("companyname", "company"), "companyName"),
+    "name": "name",
+}
+NEVER_PROFILE_KEYS = frozenset({"memberid", "type", "verifiedfields", "unifiedinto"})
 
 ProfileChanges = Mapping[str, ProfileValue | None]
 
@@ -48,10 +57,7 @@ def validate_profile(changes: Mapping[str, object], default_region: str) -> dict
     """
     clean: dict[str, ProfileValue | None] = {}
     for key, value in changes.items():
-        if key in RESERVED_KEYS:
-            raise InvalidRequest(f"profile key {key!r} is read-only", field=key)
-        if not CUSTOM_KEY.fullmatch(key):
-            raise InvalidRequest(f"profile key {key!r} must be 1-64 letters, digits or underscores", field=key)
+        check_profile_key(key)
         if value is None:
             clean[key] = None
             continue
@@ -74,6 +80,21 @@ def validate_profile(changes: Mapping[str, object], default_region: str) -> dict
         else:
             clean[key] = value
     return clean
+
+
+def check_profile_key(key: str) -> None:
+    """A profile key is a standard field or a custom key (letters, digits, `_`, up to
+    64) that is neither read-only nor a near-miss of a standard field."""
+    if key in RESERVED_KEYS:
+        raise InvalidRequest(f"profile key {key!r} is read-only", field=key)
+    if not CUSTOM_KEY.fullmatch(key):
+        raise InvalidRequest(f"profile key {key!r} must be 1-64 letters, digits or underscores", field=key)
+    folded = key.lower().replace("_", "").replace("-", "")
+    if folded in NEVER_PROFILE_KEYS:
+        raise InvalidRequest(f"{key!r} is never a profile key", field=key)
+    meant = NEAR_MISSES.get(folded)
+    if meant is not None and key != meant:
+        raise InvalidRequest(f"profile key {key!r} is not a custom field: use {meant!r}", field=key)
 
 
 def apply_profile(user: User, changes: ProfileChanges, *, verified: bool, now: datetime) -> dict[str, FieldValue]:
