@@ -53,7 +53,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--hot-key-scales",
         default=None,
-        help="the two sizes of the hot-key workload, as shares of the full one (default 0.1,1; --quick 0.005,0.05)",
+        help="the two sizes of the hot-key workload, as shares of the full one (default 0.1,1; --quick 0.002,0.02)",
     )
     parser.add_argument(
         "--profile",
@@ -318,7 +318,7 @@ class Run:
     def hotkeys(self) -> None:
         from . import hot_keys
 
-        given = self.args.hot_key_scales or ("0.005,0.05" if self.quick else "0.1,1")
+        given = self.args.hot_key_scales or ("0.002,0.02" if self.quick else "0.1,1")
         small, large = (float(x) for x in given.split(","))
         r = hot_keys.run((small, large))
         self.extra["hot_keys_table"] = hot_keys.render(r)
