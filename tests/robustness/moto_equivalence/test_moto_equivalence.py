@@ -24,6 +24,7 @@ import copy
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,22 +137,23 @@ def _snake(api: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in api).lstrip("_")
 
 
-@pytest.fixture
-def variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, fake_aws: Any) -> Iterator[str]:
-    name: str = request.param
-    if name != VARIANTS[0]:
-        fast_moto.install(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
-    emulated = name == VARIANTS[2]
-    if emulated:
-        from bench import emulator
-
-        emulator.install()
-    try:
-        with mock_aws():
-            yield name
-    finally:
+@contextmanager
+def variant(name: str) -> Iterator[None]:
+    """moto as `name` has it, on a fresh backend; every patch undone after."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if name != VARIANTS[0]:
+            fast_moto.install(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
+        emulated = name == VARIANTS[2]
         if emulated:
-            emulator.uninstall()
+            from bench import emulator
+
+            emulator.install()
+        try:
+            with mock_aws():
+                yield
+        finally:
+            if emulated:
+                emulator.uninstall()
 
 
 def _recorded() -> list[tuple[str, dict[str, Any]]]:
@@ -174,25 +176,23 @@ WORKLOADS: dict[str, Callable[[], list[tuple[str, dict[str, Any]]]]] = {
     "shaped": lambda: shaped_requests(TABLE),
     "recorded": _recorded,
 }
-_results: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
-@pytest.mark.parametrize("variant", VARIANTS, indirect=True)
-def test_every_answer_and_stream_record_equal_stock_moto(variant: str, workload: str) -> None:
-    result = run_workload(WORKLOADS[workload](), TABLE)
-    _results[(workload, variant)] = result
-    if variant == VARIANTS[0]:
-        _sanity(workload, result)
-        return
-    stock = _results.get((workload, VARIANTS[0]))
-    if stock is None:  # run alone (-k): stock moto's answers are made here
-        pytest.skip("stock moto's run comes first; run the whole parametrization")
-    for n, (mine, theirs) in enumerate(zip(result["answers"], stock["answers"], strict=True)):
-        assert mine == theirs, f"answer {n} ({theirs[0]}) differs from stock moto under {variant}"
-    assert len(result["stream"]) == len(stock["stream"])
-    for n, (mine, theirs) in enumerate(zip(result["stream"], stock["stream"], strict=True)):
-        assert mine == theirs, f"stream record {n} differs from stock moto under {variant}"
+def test_every_answer_and_stream_record_equal_stock_moto(workload: str, fake_aws: Any) -> None:
+    results = {}
+    for name in VARIANTS:
+        with variant(name):
+            results[name] = run_workload(WORKLOADS[workload](), TABLE)
+    stock = results[VARIANTS[0]]
+    _sanity(workload, stock)
+    for name in VARIANTS[1:]:
+        result = results[name]
+        for n, (mine, theirs) in enumerate(zip(result["answers"], stock["answers"], strict=True)):
+            assert mine == theirs, f"answer {n} ({theirs[0]}) differs from stock moto under {name}"
+        assert len(result["stream"]) == len(stock["stream"]), f"stream length differs under {name}"
+        for n, (mine, theirs) in enumerate(zip(result["stream"], stock["stream"], strict=True)):
+            assert mine == theirs, f"stream record {n} differs from stock moto under {name}"
 
 
 def _sanity(workload: str, result: dict[str, Any]) -> None:
