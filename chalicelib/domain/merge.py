@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from .devices import listed_devices
 from .models import FieldDecision, FieldValue, Rule, User, UserType
 from .rules import require_unification_allowed
 
@@ -60,7 +61,19 @@ def decide_fields(source: User, target: User) -> tuple[dict[str, FieldValue], tu
         winner, rule = choice
         chosen = source.fields[field] if winner == "source" else target.fields[field]
         merged[field] = chosen
-        decisions.append(FieldDecision(field=field, winner=winner, rule=rule))
+        from_source, from_target = source.fields.get(field), target.fields.get(field)
+        decisions.append(
+            FieldDecision(
+                field=field,
+                winner=winner,
+                rule=rule,
+                source_value=from_source.value if from_source else None,
+                source_verified=bool(from_source and from_source.verified),
+                target_value=from_target.value if from_target else None,
+                target_verified=bool(from_target and from_target.verified),
+                value=chosen.value,
+            )
+        )
     return merged, tuple(decisions)
 
 
@@ -83,7 +96,7 @@ def plan_unification(source: User, target: User, *, unification_id: str, now: da
         # R3.7: consent never weakens.
         unsubscribe_email=target.unsubscribe_email or source.unsubscribe_email,
         unsubscribe_texting=target.unsubscribe_texting or source.unsubscribe_texting,
-        veil_ids=tuple(dict.fromkeys(target.veil_ids + source.veil_ids)),
+        veil_ids=listed_devices(target.veil_ids, *source.veil_ids),
         moving_sources=(*target.moving_sources, source.id),
     )
     new_source = source.without_pending(unification_id).changed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from .contacts import CONTACT_FIELDS, normalize_contact
@@ -46,6 +47,27 @@ NEAR_MISSES = {
 NEVER_PROFILE_KEYS = frozenset({"memberid", "type", "verifiedfields", "unifiedinto"})
 
 ProfileChanges = Mapping[str, ProfileValue | None]
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The consent flags a write gives beside the profile (None: not given). R3.7 keeps
+    them from weakening through a merge; a user's own write takes them as given."""
+
+    unsubscribe_email: bool | None = None
+    unsubscribe_texting: bool | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.unsubscribe_email is not None or self.unsubscribe_texting is not None
+
+    def applied(self, user: User) -> dict[str, bool]:
+        changes = {}
+        if self.unsubscribe_email is not None:
+            changes["unsubscribe_email"] = self.unsubscribe_email
+        if self.unsubscribe_texting is not None:
+            changes["unsubscribe_texting"] = self.unsubscribe_texting
+        return changes
 
 
 def validate_profile(changes: Mapping[str, object], default_region: str) -> dict[str, ProfileValue | None]:

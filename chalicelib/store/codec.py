@@ -49,8 +49,9 @@ def member_key(member_id: str) -> Item:
     return {"PK": f"MEMBER#{member_id}", "SK": "#MEMBER"}
 
 
-def device_key(veil_id: str) -> Item:
-    return {"PK": f"VEIL#{veil_id}", "SK": "#DEVICE"}
+def device_key(handle: str) -> Item:
+    """A device by the hash of its veilId (`domain.devices.device_handle`), never the veilId."""
+    return {"PK": f"DEVICE#{handle}", "SK": "#DEVICE"}
 
 
 def external_key(channel: str, external_id: str) -> Item:
@@ -101,6 +102,8 @@ def user_to_item(user: User) -> Item:
         "unificationId": user.unification_id,
         "movingSources": list(user.moving_sources) or None,
         "pendingUnifications": list(user.pending_unifications) or None,
+        "chatCount": user.chat_count or None,
+        "eventCount": user.event_count or None,
         "deliveryCount": user.delivery_count,
         "indexedContacts": dict(user.indexed_contacts) or None,
         "visited": user.visited,
@@ -142,6 +145,8 @@ def user_from_item(item: Item) -> User:
         unification_id=item.get("unificationId"),
         moving_sources=tuple(item.get("movingSources") or ()),
         pending_unifications=tuple(item.get("pendingUnifications") or ()),
+        chat_count=int(item.get("chatCount", 0)),
+        event_count=int(item.get("eventCount", 0)),
         delivery_count=int(item.get("deliveryCount", 0)),
         indexed_contacts=dict(item.get("indexedContacts") or {}),
         visited=bool(item.get("visited")),
@@ -163,7 +168,7 @@ def device_ttl(expires_at: datetime) -> int:
 
 def device_to_item(device: Device) -> Item:
     return {
-        **device_key(device.veil_id),
+        **device_key(device.handle),
         "kind": "device",
         "veilId": device.veil_id,
         "sessionId": device.session_id,

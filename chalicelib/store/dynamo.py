@@ -174,11 +174,11 @@ class DynamoStore:
         items = self._batch_get([codec.member_key(m) for m in member_ids])
         return {str(item["memberId"]): str(item["userId"]) for item in items}
 
-    def get_device(self, veil_id: str) -> Device | None:
-        item = self._get(codec.device_key(veil_id))
+    def get_device(self, handle: str) -> Device | None:
+        item = self._get(codec.device_key(handle))
         return codec.device_from_item(item) if item else None
 
-    def touch_device(self, veil_id: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None:
+    def touch_device(self, handle: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None:
         """Validate a session token and count the call as activity (R4.1), in one write.
 
         None when the token is not one of the device's current session or the
@@ -187,7 +187,7 @@ class DynamoStore:
         try:
             raw = self.client.update_item(
                 TableName=self.table,
-                Key=to_wire(codec.device_key(veil_id)),
+                Key=to_wire(codec.device_key(handle)),
                 UpdateExpression="SET expiresAt = :exp",
                 ConditionExpression="contains(tokenHashes, :h) AND expiresAt > :now",
                 ExpressionAttributeValues=to_wire({":h": token_hash, ":now": now_iso, ":exp": expires_iso}),
@@ -200,7 +200,7 @@ class DynamoStore:
         return codec.device_from_item(from_wire(raw["Attributes"]))
 
     def extend_session(
-        self, veil_id: str, token_hash: str, now: datetime, expires: datetime, max_tokens: int
+        self, handle: str, token_hash: str, now: datetime, expires: datetime, max_tokens: int
     ) -> tuple[bool, Device | None]:
         """A returning device's live session, given one more token and a new expiry in one
         conditional UpdateItem (R4.1). Returns (extended, the device as it now is);
@@ -210,7 +210,7 @@ class DynamoStore:
         try:
             raw = self.client.update_item(
                 TableName=self.table,
-                Key=to_wire(codec.device_key(veil_id)),
+                Key=to_wire(codec.device_key(handle)),
                 UpdateExpression=(
                     "SET tokenHashes = list_append(tokenHashes, :h), expiresAt = :exp, #ttl = :ttl,"
                     " version = version + :one"
@@ -480,26 +480,6 @@ class DynamoStore:
                     found.unifications[unification.id] = unification
         return found
 
-    def count_history(self, user_id: str) -> tuple[int, int]:
-        """How many chats and events sit in the user's own partition."""
-        counts = []
-        for prefix in HISTORY_PREFIXES:
-            total = 0
-            kwargs = {
-                "TableName": self.table,
-                **self._prefix_query(f"USER#{user_id}", prefix),
-                "Select": "COUNT",
-            }
-            kwargs["ConsistentRead"] = True
-            while True:
-                raw = self.client.query(**kwargs)
-                total += int(raw["Count"])
-                if "LastEvaluatedKey" not in raw:
-                    break
-                kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
-            counts.append(total)
-        return counts[0], counts[1]
-
     def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk:
         """Copy up to `limit` chats/events of the source's partition into the target's.
 
@@ -752,38 +732,20 @@ class DynamoStore:
         match write:
             case w.SaveUser(user, expected):
                 return self._save_user(user, expected)
-            case w.RequireUser(user_id, expected):
-                return [
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": to_wire(codec.user_key(user_id)),
-                            "ConditionExpression": "#ver = :v",
-                            "ExpressionAttributeNames": {"#ver": "version"},
-                            "ExpressionAttributeValues": to_wire({":v": expected}),
-                        }
-                    }
-                ]
-            case w.RequireNotUnified(user_id):
-                return [
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": to_wire(codec.user_key(user_id)),
-                            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
-                        }
-                    }
-                ]
-            case w.TouchUser(user_id):
+            case w.Tally(user_id, chats, events, deliveries):
+                counts = {"chatCount": chats, "eventCount": events, "deliveryCount": deliveries}
+                added = ", ".join(f"{name} :{name}" for name, n in counts.items() if n)
                 return [
                     {
                         "Update": {
                             "TableName": self.table,
                             "Key": to_wire(codec.user_key(user_id)),
-                            "UpdateExpression": "ADD #ver :one, deliveryCount :one",
+                            "UpdateExpression": f"ADD #ver :one, {added}",
                             "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
                             "ExpressionAttributeNames": {"#ver": "version"},
-                            "ExpressionAttributeValues": to_wire({":one": 1}),
+                            "ExpressionAttributeValues": to_wire(
+                                {":one": 1, **{f":{name}": n for name, n in counts.items() if n}}
+                            ),
                         }
                     }
                 ]
