@@ -9,7 +9,7 @@ from chalice.app import Chalice, Rate, Response
 
 from chalicelib.api import static
 from chalicelib.api.auth import bearer_token, require_plugin_key
-from chalicelib.api.web import Web, created
+from chalicelib.api.web import CONSOLE_COOKIE, Web, console_cookie, created
 from chalicelib.bootstrap import container
 from chalicelib.domain.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from chalicelib.lazy import LazyModule
@@ -108,6 +108,34 @@ def console_index() -> Response:
 @route("/console/{name}", ["GET"], auth="none")
 def console_file(name: str) -> Response:
     return served(static.console_file(name))
+
+
+# the managers' console: signed in with the Open API credentials, then a cookie --------
+
+
+def console_cookie_header(value: str, max_age: int) -> str:
+    return f"{CONSOLE_COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}"
+
+
+@route("/v1/console/session", ["POST", "GET", "DELETE"], auth="none")
+def console_session() -> Any:
+    c = container()
+    request = web.request()
+    if request.method == "POST":
+        from chalicelib.service.console import LIFETIME
+
+        b = body(s.ConsoleSignIn)
+        session, value = c.console.sign_in(b.accessKey, b.accessSecret)
+        cookie_header = console_cookie_header(value, int(LIFETIME.total_seconds()))
+        return Response(
+            body=views.console_session_json(session), status_code=200, headers={"Set-Cookie": cookie_header}
+        )
+    cookie = console_cookie(request.headers)
+    if request.method == "GET":
+        return views.console_session_json(c.console.session(cookie))
+    session = c.console.authorize(cookie, request.headers.get("x-csrf-token"), changes_state=True)
+    c.console.sign_out(session)
+    return Response(body="", status_code=204, headers={"Set-Cookie": console_cookie_header("", 0)})
 
 
 # customer side (R4, R5) ------------------------------------------------------------

@@ -220,6 +220,15 @@ class OpenApiDocument(RootModel[dict[str, Any]]):
     """This document."""
 
 
+class ConsoleSession(Out):
+    csrfToken: str = Field(description="send as X-CSRF-Token with every state-changing request; keep in memory only")
+    expiresAt: Timestamp
+
+
+class NoContent(RootModel[None]):
+    """No body."""
+
+
 class File(RootModel[str]):
     """A file served beside the API (the SDK, the console's pages)."""
 

@@ -91,6 +91,11 @@ class UnificationIn(Body):
     targetUserId: Id
 
 
+class ConsoleSignIn(Body):
+    accessKey: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+    accessSecret: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+
+
 class MessengerProfileIn(Body):
     """What LINE / Instagram hand over; contact fields are refused (R8.1)."""
 

@@ -81,6 +81,11 @@ def unification_json(u: Unification) -> dict[str, Any]:
     }
 
 
+def console_session_json(session: Any) -> dict[str, Any]:
+    """The console's session: its CSRF token (kept in the page's memory only) and expiry."""
+    return {"csrfToken": session.csrf_token, "expiresAt": iso(session.expires_at)}
+
+
 def session_json(device: Device) -> dict[str, Any]:
     return {"id": device.session_id, "expiresAt": iso(device.expires_at), "loggedIn": device.logged_in}
 

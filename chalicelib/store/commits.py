@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +22,7 @@ from ..domain import writes as w
 from ..domain.errors import ReceiptTaken
 from ..domain.matching import member_contact_index
 from ..domain.models import User
+from ..domain.timefmt import iso
 from . import codec, keys
 from .actions import Actions, Listing, key_of
 from .base import BATCH_WRITE_SIZE, TableClient, UnprocessedItems, raise_if_too_large
@@ -193,6 +195,19 @@ class Commits(TableClient):
             for index in batch:
                 written[index] = True
         return written
+
+    def start_console_session(self, session_id: str, csrf_token: str, expires_at: datetime) -> None:
+        item = {
+            **keys.console_session_key(session_id),
+            "kind": "console-session",
+            "csrf": csrf_token,
+            "expiresAt": iso(expires_at),
+            "ttl": int(expires_at.timestamp()) + 3600,
+        }
+        self.client.put_item(TableName=self.table, Item=to_wire(item), ConditionExpression="attribute_not_exists(PK)")
+
+    def end_console_session(self, session_id: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=to_wire(keys.console_session_key(session_id)))
 
     def record_failure(self, source: str, key: str, payload: dict[str, Any], reason: str) -> None:
         """Park what can never succeed (a poison stream record) where operators can see it."""

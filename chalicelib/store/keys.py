@@ -20,6 +20,7 @@ SHARDS = 10  # at 1,000 unifying logins a second, 200 index writes a second per 
 # item kinds by their partition
 USER, MEMBER, DEVICE, EXTERNAL = "USER#", "MEMBER#", "DEVICE#", "EXT#"
 CHAT, UNIFICATION, CONTACT_INDEX, RECEIPT, FAILURE = "CHAT#", "UNIF#", "MCONTACT#", "IDEM#", "FAILURE#"
+CONSOLE = "CONSOLE#"
 # sort-key prefixes within a user's partition
 CHATS, EVENTS, DELIVERIES, LOGINS = "C#", "E#", "D#", "L#"
 HISTORY_PREFIXES = (CHATS, EVENTS)
@@ -96,6 +97,10 @@ def unification_key(unification_id: str) -> Item:
 
 def receipt_key(receipt_id: str) -> Item:
     return {"PK": f"{RECEIPT}{receipt_id}", "SK": "#IDEM"}
+
+
+def console_session_key(session_id: str) -> Item:
+    return {"PK": f"{CONSOLE}{session_id}", "SK": "#SESSION"}
 
 
 def failure_key(source: str, key: str) -> Item:

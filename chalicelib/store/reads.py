@@ -13,7 +13,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from ..domain.models import Chat, ChatSummary, Device, Message, Unification, User
-from ..domain.timefmt import iso
+from ..domain.timefmt import iso, parse_iso
 from ..service.ports import Found
 from . import codec, keys
 from .base import TableClient
@@ -147,6 +147,11 @@ class Reads(TableClient):
 
     def has_delivery(self, user_id: str, campaign_id: str) -> bool:
         return self._get(keys.delivery_key(user_id, campaign_id)) is not None
+
+    def console_session(self, session_id: str) -> tuple[str, datetime] | None:
+        """(CSRF token, expiry) of a console session that was started and not signed out."""
+        item = self._get(keys.console_session_key(session_id))
+        return (str(item["csrf"]), parse_iso(str(item["expiresAt"]))) if item else None
 
     def get_receipt(self, receipt_id: str) -> Item | None:
         """A keyed request's first answer (API.md, Idempotency-Key), if it is still stored."""
