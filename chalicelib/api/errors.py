@@ -37,5 +37,9 @@ def error_response(code: str, message: str, headers: dict[str, str] | None = Non
     )
 
 
+RETRY_AFTER_SECONDS = "2"
+
+
 def domain_error_response(error: DomainError) -> Response:
-    return error_response(error.code, error.message, **error.details)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if error.code == "unavailable" else None
+    return error_response(error.code, error.message, headers, **error.details)

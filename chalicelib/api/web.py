@@ -21,7 +21,7 @@ from ..domain.errors import DomainError, InvalidRequest, ReceiptTaken, RetriesEx
 from . import cors
 from . import idempotency as idem
 from .auth import require_access
-from .errors import domain_error_response, error_response
+from .errors import RETRY_AFTER_SECONDS, domain_error_response, error_response
 
 if TYPE_CHECKING:
     from . import schemas as s
@@ -34,7 +34,6 @@ T = TypeVar("T")
 # Every body reaches the view, which answers a wrong one in the contract's shape.
 ANY_BODY = ["*/*"]
 JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
-RETRY_AFTER_SECONDS = "2"
 
 CHALICE_CODES = {
     "MethodNotAllowedError": "method_not_allowed",

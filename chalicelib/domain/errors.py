@@ -50,6 +50,13 @@ class InvalidState(DomainError):
     code = "invalid_state"
 
 
+class Busy(DomainError):
+    """Something that takes a moment is still under way: the same request succeeds shortly
+    (answered 503 with Retry-After)."""
+
+    code = "unavailable"
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from .devices import listed_devices
+from .errors import Busy
 from .models import FieldDecision, FieldValue, Rule, User, UserType
 from .rules import require_unification_allowed
 
@@ -77,18 +78,28 @@ def decide_fields(source: User, target: User) -> tuple[dict[str, FieldValue], tu
     return merged, tuple(decisions)
 
 
+# A member reads the partitions of its sources still moving in (R3.3); their number is bounded.
+MAX_MOVING_SOURCES = 100
+
+
 @dataclass(frozen=True)
 class MergePlan:
-    """The member and the frozen source after unifying, and why each field went where."""
+    """The member and the frozen source after unifying, and why each field went where;
+    `moves_history`: the source has chats or events to move in afterwards (R10), else
+    the unification is complete when it commits."""
 
     target: User
     source: User
     decisions: tuple[FieldDecision, ...]
+    moves_history: bool
 
 
 def plan_unification(source: User, target: User, *, unification_id: str, now: datetime) -> MergePlan:
     """Plan unifying `source` into member `target` (R2 checked, R3.1, R3.7, R1.3)."""
     require_unification_allowed(source, target)
+    moves_history = bool(source.chat_count or source.event_count)
+    if moves_history and len(target.moving_sources) >= MAX_MOVING_SOURCES:
+        raise Busy(f"member {target.id} has {MAX_MOVING_SOURCES} histories moving in; try again in a moment")
     merged, decisions = decide_fields(source, target)
     new_target = target.without_pending(unification_id).changed(
         now,
@@ -97,9 +108,10 @@ def plan_unification(source: User, target: User, *, unification_id: str, now: da
         unsubscribe_email=target.unsubscribe_email or source.unsubscribe_email,
         unsubscribe_texting=target.unsubscribe_texting or source.unsubscribe_texting,
         veil_ids=listed_devices(target.veil_ids, *source.veil_ids),
-        moving_sources=(*target.moving_sources, source.id),
+        moving_sources=(*target.moving_sources, source.id) if moves_history else target.moving_sources,
+        last_unification_id=unification_id,
     )
     new_source = source.without_pending(unification_id).changed(
         now, unified_into=target.id, unified_at=now, unification_id=unification_id
     )
-    return MergePlan(target=new_target, source=new_source, decisions=decisions)
+    return MergePlan(target=new_target, source=new_source, decisions=decisions, moves_history=moves_history)

@@ -58,6 +58,8 @@ class User(Frozen):
     unified_into: str | None = None
     unified_at: datetime | None = None
     unification_id: str | None = None
+    # The unification that last merged a source into this member (audits: which commit wrote it).
+    last_unification_id: str | None = None
     # Sources unified into this member whose history is still moving (R3.3).
     moving_sources: tuple[str, ...] = ()
     # Open (pending_approval or deferred) unifications naming this user (R7.5).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .contacts import CONTACT_FIELDS
-from .errors import UnificationNotAllowed
+from .errors import InvalidState, UnificationNotAllowed
 from .models import Channel, User, UserType
 
 MESSENGER_CHANNELS = frozenset({Channel.LINE, Channel.INSTAGRAM})
@@ -44,3 +44,17 @@ def require_unification_allowed(source: User, target: User) -> None:
     reason = why_not_allowed(source, target)
     if reason is not None:
         raise UnificationNotAllowed(reason)
+
+
+# Open (pending or deferred) unifications a user may be named in at once (R7.5): a value
+# matching one member from thousands of rows would otherwise grow its list without bound.
+MAX_OPEN_UNIFICATIONS = 50
+
+
+def require_room_for_candidate(source: User, target: User) -> None:
+    """A new candidate names both users (R7.5); refused while either has too many open."""
+    for user in (source, target):
+        if len(user.pending_unifications) >= MAX_OPEN_UNIFICATIONS:
+            raise InvalidState(
+                f"user {user.id} already has {MAX_OPEN_UNIFICATIONS} open unifications: approve or reject some first"
+            )

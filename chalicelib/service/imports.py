@@ -20,6 +20,10 @@ from .users import Consent, Users, UserWrite
 UTF8_BOM = codecs.BOM_UTF8
 BLOCK_ROWS = 100
 CHUNK = 64 * 1024
+MAX_CSV_BYTES = 10 * 1024 * 1024
+# A cell may be as long as the whole body: an over-long value is then that row's error
+# (R8.2), never the csv module's "field larger than field limit" halfway through the file.
+csv.field_size_limit(MAX_CSV_BYTES)
 
 
 @dataclass
@@ -139,6 +143,8 @@ class Imports:
         """Rows with memberId upsert members, others create leads (matched, R6.3);
         a bad row is reported with its line number and does not stop the others."""
         encoding = detect_encoding(body, charset)
+        for _ in numbered_rows(body, encoding):
+            pass  # the whole file parses before any row is written: a malformed one changes nothing
         result = ImportResult()
         for block in blocks(self._rows(body, encoding, result, members=True), BLOCK_ROWS):
             self._members(block, result)
@@ -218,16 +224,22 @@ class Imports:
         leads = [self.users.plan_lead(row.profile, Consent(), Channel.CSV) for row in rows]
         matches = self.unifications.match_many(leads)
         alone = [i for i, lead in enumerate(leads) if lead.id not in matches]
-        matched = [i for i, lead in enumerate(leads) if lead.id in matches]
-        proposals = []
-        for i in matched:
+        matched, proposals = [], []
+        for i in (i for i, lead in enumerate(leads) if lead.id in matches):
             member, matched_on = matches[leads[i].id]
-            proposals.append(self.unifications.candidate(leads[i], member, Trigger.CSV_IMPORT, matched_on))
+            try:
+                proposals.append(self.unifications.candidate(leads[i], member, Trigger.CSV_IMPORT, matched_on))
+            except DomainError as error:  # e.g. the member has too many open unifications (R7.5)
+                result.errors.append((rows[i].line, error.message))
+                continue
+            matched.append(i)
         written = dict(zip(alone, self.deps.store.put_new_users([leads[i] for i in alone]), strict=True))
         groups = [[w.SaveUser(proposal.source, None), *proposal.writes] for proposal in proposals]
         written |= dict(zip(matched, self.deps.store.commit_many(groups), strict=True))
         candidates = dict(zip(matched, (proposal.unification for proposal in proposals), strict=True))
         for i, row in enumerate(rows):
+            if i not in written:
+                continue  # refused above, with its line number
             if written[i]:
                 result.leads += 1
                 self._propose(candidates.get(i), auto_approve, result)

@@ -14,7 +14,7 @@ from ..domain.matching import choose_target_member, is_junk, normalized_blocklis
 from ..domain.merge import decide_fields
 from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User
 from ..domain.preview import holdings, shown
-from ..domain.rules import require_unification_allowed, why_not_allowed
+from ..domain.rules import require_room_for_candidate, require_unification_allowed, why_not_allowed
 from .deps import Deps
 from .lookup import require_pair, require_user
 from .ports import Page
@@ -102,6 +102,7 @@ class Unifications:
         if existing is not None:
             return Candidate(existing, source, [])
         require_unification_allowed(source, target)
+        require_room_for_candidate(source, target)
         now = self.deps.clock.now()
         _, decisions = decide_fields(source, target)
         record = Unification(

@@ -59,8 +59,14 @@ def prepare_unification(
         deliveries=source.delivery_count,
         counted=True,
     )
+    # No chats or events: nothing moves afterwards, so it is complete as it commits (R10).
+    status, completed_at = (Status.RUNNING, None) if plan.moves_history else (Status.COMPLETED, now)
+    if not plan.moves_history:
+        progress = progress.model_copy(update={"copied": True, "cleaned": True})
     if existing is not None:
-        record = existing.changed(now, status=Status.RUNNING, field_decisions=plan.decisions, progress=progress)
+        record = existing.changed(
+            now, status=status, completed_at=completed_at, field_decisions=plan.decisions, progress=progress
+        )
     else:
         record = Unification(
             id=unification_id,
@@ -68,11 +74,12 @@ def prepare_unification(
             target_user_id=target.id,
             target_member_id=target.member_id or "",
             trigger=trigger,
-            status=Status.RUNNING,
+            status=status,
             field_decisions=plan.decisions,
             progress=progress,
             created_at=now,
             updated_at=now,
+            completed_at=completed_at,
         )
     store = deps.store
     deliveries = [

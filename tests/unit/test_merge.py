@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from unit_factories import NOW, anonymous, at, fv, lead, make_user, member
 
-from chalicelib.domain.errors import UnificationNotAllowed
+from chalicelib.domain.errors import Busy, UnificationNotAllowed
 from chalicelib.domain.merge import choose_field, decide_fields, plan_unification
 from chalicelib.domain.models import FieldValue, Rule, User, UserType
 
@@ -225,6 +225,8 @@ def _plan_fixture() -> tuple[User, User]:
         fields={"email": fv("c@example.com", verified=True)},
         veil_ids=("veil-a", "veil-shared"),
         visited=True,
+        chat_count=1,
+        event_count=2,
         version=3,
     )
     target = member(
@@ -276,7 +278,7 @@ def test_plan_unification_leaves_its_inputs_alone() -> None:
 
 
 def test_plan_unification_anonymous_into_member() -> None:
-    source = anonymous("anon-3", fields={"plan": fv("gold")})
+    source = anonymous("anon-3", fields={"plan": fv("gold")}, event_count=1)
     target = member("member-3")
     plan = plan_unification(source, target, unification_id="uni-3", now=NOW)
     assert plan.source.unified_into == "member-3"
@@ -310,3 +312,15 @@ REFUSED_IDS = [
 def test_plan_unification_refuses_forbidden_pairs(source: User, target: User) -> None:
     with pytest.raises(UnificationNotAllowed):
         plan_unification(source, target, unification_id="uni-x", now=NOW)
+
+
+def test_a_source_without_chats_or_events_moves_nothing_afterwards_r10() -> None:
+    plan = plan_unification(lead("lead-1"), member(moving_sources=("s1",)), unification_id="u", now=NOW)
+    assert not plan.moves_history and plan.target.moving_sources == ("s1",)
+
+
+def test_a_member_with_100_histories_moving_in_is_busy_for_one_more() -> None:
+    busy = member(moving_sources=tuple(f"s{i}" for i in range(100)))
+    with pytest.raises(Busy):
+        plan_unification(lead("lead-1", event_count=1), busy, unification_id="u", now=NOW)
+    assert not plan_unification(lead("lead-2"), busy, unification_id="u", now=NOW).moves_history

@@ -51,6 +51,8 @@ def users(
         unsubscribe_texting=draw(st.booleans()),
         unified_into="elsewhere" if draw(unified) else None,
         moving_sources=tuple(draw(st.lists(st.sampled_from(["s1", "s2"]), max_size=2, unique=True))),
+        chat_count=draw(st.integers(min_value=0, max_value=2)),
+        event_count=draw(st.integers(min_value=0, max_value=2)),
         created_at=created,
         updated_at=draw(aware_datetimes),
         version=draw(st.integers(min_value=0, max_value=50)),
@@ -161,14 +163,16 @@ def test_consent_never_weakens(source: User, target: User) -> None:
 
 @given(source=sources, target=targets)
 def test_plan_freezes_source_and_records_it_on_the_member(source: User, target: User) -> None:
-    """R1.3 / R3.3: the source points at the member; the member lists the source as moving."""
+    """R1.3 / R3.3: the source points at the member; the member lists the source as moving
+    when it has history to move (R10: otherwise it is complete at once)."""
     plan = plan_unification(source, target, unification_id="uni-9", now=NOW)
     assert (plan.source.unified_into, plan.source.unified_at, plan.source.unification_id) == (target.id, NOW, "uni-9")
     assert plan.source.fields == source.fields
     assert plan.source.version == source.version + 1
     assert plan.target.version == target.version + 1
-    assert plan.target.moving_sources[-1] == source.id
-    assert plan.target.moving_sources[:-1] == target.moving_sources
+    assert plan.moves_history is bool(source.chat_count or source.event_count)
+    moving = (*target.moving_sources, source.id) if plan.moves_history else target.moving_sources
+    assert plan.target.moving_sources == moving
     assert set(plan.target.veil_ids) == set(source.veil_ids) | set(target.veil_ids)
     assert len(plan.target.veil_ids) == len(set(plan.target.veil_ids))
 

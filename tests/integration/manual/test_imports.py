@@ -303,3 +303,15 @@ def test_a_body_over_10_mib_is_too_large(mapi: ManualApi, manual_service: Manual
 def test_import_needs_the_open_api_credentials(mapi: ManualApi) -> None:
     reply = mapi.call("POST", "/v1/imports", raw=JAPANESE.encode(), content_type="text/csv")
     refused(reply, 401, "unauthorized")
+
+
+def test_an_over_long_cell_is_its_rows_error_and_the_other_rows_import(mapi: ManualApi) -> None:
+    """Issue 10, item 5: a cell over 131,072 characters stopped the import at that line, after
+    the first block of members had been written."""
+    rows = [HEADER, *(f"csv-m{i},Member {i},,m{i}@example.jp," for i in range(200))]
+    rows.insert(151, f",{'x' * 140_000},,big@example.jp,")  # line 152
+    rows += [f",Lead {i},,lead{i}@example.jp," for i in range(3)]
+    result = mapi.import_csv(csv_text(*rows).encode())
+    assert result["members"] == 200 and result["leads"] == 3 and result["rows"] == 204
+    assert [e["row"] for e in result["errors"]] == [152]
+    assert "longer than 1000 characters" in result["errors"][0]["message"]

@@ -359,31 +359,30 @@ def merge_commits(stream_records: Iterable[Item]) -> list[tuple[User, User, User
     """(S before, M before, S after, M after) of every unification commit, from the stream's own images.
 
     The source's write is the one that sets `unifiedInto`; the member's write in
-    the same commit is the one that adds the source to `movingSources`.
+    the same commit is the one that sets `lastUnificationId` to that unification.
     """
     ordered = sorted({int(r["dynamodb"]["SequenceNumber"]): r for r in stream_records}.items())
-    images: list[tuple[User | None, User | None]] = []
-    for _, record in ordered:
+    images: list[tuple[int, User | None, User | None]] = []
+    for sequence, record in ordered:
         body = record["dynamodb"]
         old = codec.from_wire(body["OldImage"]) if "OldImage" in body else None
         new = codec.from_wire(body["NewImage"]) if "NewImage" in body else None
         if (new or old or {}).get("kind") != "user":
             continue
         images.append(
-            (codec.user_from_item(old) if old else None, codec.user_from_item(new) if new else None),
+            (sequence, codec.user_from_item(old) if old else None, codec.user_from_item(new) if new else None),
         )
     commits = []
-    for s_old, s_new in images:
+    for _, s_old, s_new in images:
         if s_old is None or s_new is None or s_old.is_unified or not s_new.is_unified:
             continue
         member_writes = [
             (m_old, m_new)
-            for m_old, m_new in images
+            for _, m_old, m_new in images
             if m_old is not None
             and m_new is not None
             and m_new.id == s_new.unified_into
-            and s_new.id in m_new.moving_sources
-            and s_new.id not in m_old.moving_sources
+            and m_new.last_unification_id == s_new.unification_id != m_old.last_unification_id
         ]
         for m_old, m_new in member_writes[:1]:
             commits.append((s_old, m_old, s_new, m_new))
