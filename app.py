@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import urllib.parse
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalice.app import Chalice, Rate, Request, Response
+from chalice.app import Chalice, Rate, Response
 
-from chalicelib.api.auth import bearer_token, require_access, require_plugin_key
-from chalicelib.api.errors import domain_error_response, error_response
+from chalicelib.api import static
+from chalicelib.api.auth import bearer_token, require_plugin_key
+from chalicelib.api.web import Web, created
 from chalicelib.bootstrap import container
-from chalicelib.domain.errors import (
-    DomainError,
-    InvalidRequest,
-    NotFound,
-    PayloadTooLarge,
-    RetriesExhausted,
-    UnsupportedMediaType,
-)
+from chalicelib.domain.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from chalicelib.lazy import LazyModule
 
 # Imported on first use (chalicelib/lazy.py): the stream consumer's and the
@@ -32,7 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.domain import contacts, models
     from chalicelib.service import messengers
     from chalicelib.service import users as user_cases
-    from chalicelib.service.history import ChatView
+    from chalicelib.service.history import ChatView, Posted
     from chalicelib.store import streams
     from chalicelib.store.dynamo import Page
 else:
@@ -46,87 +37,8 @@ else:
 
 app = Chalice(app_name="unification")
 app.log.setLevel(logging.INFO)
-log = logging.getLogger("unification")
-
-# Every body reaches the view, which answers a wrong one in the contract's shape.
-ANY_BODY = ["*/*"]
-
-View = Callable[..., Any]
-
-
-def req() -> Request:
-    request = app.current_request
-    assert request is not None, "only called while serving a request"
-    return request
-
-
-CHALICE_CODES = {
-    "MethodNotAllowedError": "method_not_allowed",
-    "UnsupportedMediaType": "unsupported_media_type",
-    "BadRequestError": "invalid_request",
-}
-
-
-@app.middleware("http")
-def contract_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Chalice's own refusals (405, 415, ...) in the contract's error shape too."""
-    response = get_response(event)
-    body = response.body
-    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
-        code = CHALICE_CODES.get(str(body["Code"]), "internal_error")
-        reshaped = error_response(code, str(body["Message"]))
-        reshaped.headers.update({k: v for k, v in response.headers.items() if k.lower() == "allow"})
-        return reshaped
-    return response
-
-
-def contract(view: View) -> View:
-    """Every answer in the contract's shape, whatever goes wrong."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except DomainError as error:
-            return domain_error_response(error)
-        except RetriesExhausted:
-            log.exception("retries exhausted")
-            return error_response("unavailable", "the service is busy; try again")
-        except Exception:
-            log.exception("unexpected error")
-            return error_response("internal_error", "unexpected error")
-
-    return wrapper
-
-
-def route(path: str, methods: list[str], open_api: bool = True) -> Callable[[View], View]:
-    def register(view: View) -> View:
-        @functools.wraps(view)
-        def guarded(**path_params: str) -> Any:
-            settings = container().settings
-            if open_api:
-                require_access(req().headers, settings)
-            if settings.decode_path_params:
-                path_params = {k: urllib.parse.unquote(v) for k, v in path_params.items()}
-            return view(**path_params)
-
-        registered: View = app.route(path, methods=methods, content_types=ANY_BODY)(contract(guarded))
-        return registered
-
-    return register
-
-
-def body(model: type[s.B]) -> s.B:
-    raw = req().raw_body
-    return s.parse_body(raw.encode() if isinstance(raw, str) else raw, model)
-
-
-def params(*allowed: str) -> dict[str, str]:
-    return s.only_params(req().query_params, set(allowed))
-
-
-def created(payload: dict[str, Any]) -> Response:
-    return Response(body=payload, status_code=201, headers={"Content-Type": "application/json"})
+web = Web(app)
+route, body, params, keyed, respond = web.route, web.body, web.params, web.keyed, web.respond
 
 
 def consent_of(b: s.ProfileWrite) -> user_cases.Consent:
@@ -145,15 +57,20 @@ def page(items_key: str, items: list[Any], result: Page[Any]) -> dict[str, Any]:
     return body
 
 
-# health ----------------------------------------------------------------------
+def open_api_scope() -> str:
+    """Idempotency-Key scope of the Open API: the access key (API.md)."""
+    return f"access:{container().settings.access_key}"
 
 
-@route("/v1/health", ["GET"], open_api=False)
+# health, documents and files served beside the API ----------------------------------
+
+
+@route("/v1/health", ["GET"], auth="none")
 def health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@route("/v1/openapi.json", ["GET"], open_api=False)
+@route("/v1/openapi.json", ["GET"], auth="none")
 def openapi_document() -> dict[str, Any]:
     # Imported here: the document and its response models are not worth a cold start.
     from chalicelib.api import openapi
@@ -161,35 +78,59 @@ def openapi_document() -> dict[str, Any]:
     return openapi.document()
 
 
+def served(found: tuple[bytes, dict[str, str]]) -> Response:
+    content, headers = found
+    text = headers["Content-Type"].startswith("text/")
+    return Response(body=content.decode() if text else content, status_code=200, headers=dict(headers))
+
+
+@route("/sdk/v1/unification.js", ["GET"], auth="none")
+def sdk_file() -> Response:
+    return served(static.sdk())
+
+
+@route("/console", ["GET"], auth="none")
+def console_index() -> Response:
+    return served(static.console_file("index.html"))
+
+
+@route("/console/{name}", ["GET"], auth="none")
+def console_file(name: str) -> Response:
+    return served(static.console_file(name))
+
+
 # customer side (R4, R5) ------------------------------------------------------------
 
 
-@route("/v1/boot", ["POST"], open_api=False)
+@route("/v1/boot", ["POST"], auth="plugin")
 def boot() -> dict[str, Any]:
     c = container()
-    require_plugin_key(req().headers, c.settings)
+    require_plugin_key(web.request().headers, c.settings)
     b = body(s.BootIn)
     result = c.sessions.boot(b.veilId, b.memberId, b.memberHash, s.profile_of(b, c.settings.default_phone_region))
     return {
         "veilId": result.device.veil_id,
         "sessionToken": result.token,
         "session": views.session_json(result.device),
-        "user": views.user_json(result.user),
+        "user": views.customer_user_json(result.user, result.device.veil_id),
         "unification": views.unification_json(result.unification) if result.unification else None,
     }
 
 
 def session_token() -> str:
-    return bearer_token(req().headers)
+    return bearer_token(web.request().headers)
 
 
-@route("/v1/session", ["GET"], open_api=False)
+@route("/v1/session", ["GET"], auth="session")
 def get_session() -> dict[str, Any]:
     result = container().sessions.current(session_token())
-    return {"session": views.session_json(result.device), "user": views.user_json(result.user)}
+    return {
+        "session": views.session_json(result.device),
+        "user": views.customer_user_json(result.user, result.device.veil_id),
+    }
 
 
-@route("/v1/session/login", ["POST"], open_api=False)
+@route("/v1/session/login", ["POST"], auth="session")
 def login() -> dict[str, Any]:
     c = container()
     token = session_token()
@@ -197,48 +138,70 @@ def login() -> dict[str, Any]:
     result = c.sessions.login(token, b.memberId, b.memberHash, s.profile_of(b, c.settings.default_phone_region))
     return {
         "session": views.session_json(result.device),
-        "user": views.user_json(result.user),
+        "user": views.customer_user_json(result.user, result.device.veil_id),
         "unification": views.unification_json(result.unification) if result.unification else None,
     }
 
 
-@route("/v1/session/logout", ["POST"], open_api=False)
+@route("/v1/session/logout", ["POST"], auth="session")
 def logout() -> dict[str, Any]:
     result = container().sessions.logout(session_token())
-    return {"session": views.session_json(result.device), "user": views.user_json(result.user)}
+    return {
+        "session": views.session_json(result.device),
+        "user": views.customer_user_json(result.user, result.device.veil_id),
+    }
 
 
-@route("/v1/session/events", ["POST"], open_api=False)
+def session_scope(user_id: str) -> str:
+    """Idempotency-Key scope on session routes: the session's user (API.md)."""
+    return f"user:{user_id}"
+
+
+def event_json(event: models.Event) -> dict[str, Any]:
+    return {"event": views.event_json(event)}
+
+
+@route("/v1/session/events", ["POST"], auth="session")
 def session_event() -> Response:
     c = container()
     device = c.sessions.authenticate(session_token())
     b = body(s.EventIn).checked()
-    event = c.history.record_event(device.user_id, b.name, b.properties, follow=True)
-    return created({"event": views.event_json(event)})
+    answer = keyed(201, event_json, session_scope(device.user_id))
+    event = c.history.record_event(device.user_id, b.name, b.properties, follow=True, receipt=answer.receipt)
+    return respond(answer, event)
 
 
-@route("/v1/session/chats", ["POST", "GET"], open_api=False)
+def posted_json(posted: Posted) -> dict[str, Any]:
+    named = container().history.name_messages([posted.message], known=[posted.author])
+    return {"chat": views.chat_json(posted.chat, named), "message": views.message_json(named[0])}
+
+
+@route("/v1/session/chats", ["POST", "GET"], auth="session")
 def session_chats() -> Any:
     c = container()
     device = c.sessions.authenticate(session_token())
     user = c.sessions.session_user(device)
-    if req().method == "GET":
+    if web.request().method == "GET":
         q = params("limit", "cursor")
         result = c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q))
         return page("chats", [chat_payload(v) for v in result.items], result)
     b = body(s.TextIn)
-    chat, message = c.history.start_chat(user, b.text)
-    named = c.history.name_messages([message], known=[user])
-    return created({"chat": views.chat_json(chat, named), "message": views.message_json(named[0])})
+    answer = keyed(201, posted_json, session_scope(device.user_id))
+    return respond(answer, c.history.start_chat(user, b.text, receipt=answer.receipt))
 
 
-@route("/v1/session/chats/{chat_id}/messages", ["POST"], open_api=False)
+def own_message_json(result: tuple[models.User, models.Message]) -> dict[str, Any]:
+    user, message = result
+    return {"message": views.message_json(container().history.name_messages([message], known=[user])[0])}
+
+
+@route("/v1/session/chats/{chat_id}/messages", ["POST"], auth="session")
 def session_message(chat_id: str) -> Response:
     c = container()
     device = c.sessions.authenticate(session_token())
     b = body(s.TextIn)
-    user, message = c.history.post_own_message(device.user_id, chat_id, b.text)
-    return created({"message": views.message_json(c.history.name_messages([message], known=[user])[0])})
+    answer = keyed(201, own_message_json, session_scope(device.user_id))
+    return respond(answer, c.history.post_own_message(device.user_id, chat_id, b.text, receipt=answer.receipt))
 
 
 # Open API: members and users (R9) ---------------------------------------------------
@@ -247,7 +210,7 @@ def session_message(chat_id: str) -> Response:
 @route("/v1/members/{member_id}", ["PUT", "GET"])
 def member(member_id: str) -> Any:
     c = container()
-    if req().method == "GET":
+    if web.request().method == "GET":
         return {"user": views.user_json(c.users.get_member(member_id))}
     b = body(s.ProfileWrite)
     result = c.users.upsert_member(member_id, s.profile_of(b, c.settings.default_phone_region), consent_of(b))
@@ -255,10 +218,15 @@ def member(member_id: str) -> Any:
     return created(payload) if result.created else payload
 
 
+def user_write_json(result: user_cases.UserWrite) -> dict[str, Any]:
+    candidate = views.unification_json(result.candidate) if result.candidate else None
+    return {"user": views.user_json(result.user), "unificationCandidate": candidate}
+
+
 @route("/v1/users", ["POST", "GET"])
 def users() -> Any:
     c = container()
-    if req().method == "GET":
+    if web.request().method == "GET":
         q = params("mobileNumber", "email", "memberId", "limit")
         keys = [k for k in ("mobileNumber", "email", "memberId") if k in q]
         if len(keys) != 1:
@@ -272,22 +240,20 @@ def users() -> Any:
         found = c.users.search(field, value, s.limit_of(q))
         return {"users": [views.user_json(u) for u in found]}
     b = body(s.ProfileWrite)
-    result = c.users.create_lead(s.profile_of(b, c.settings.default_phone_region), consent_of(b))
-    candidate = views.unification_json(result.candidate) if result.candidate else None
-    return created({"user": views.user_json(result.user), "unificationCandidate": candidate})
+    answer = keyed(201, user_write_json, open_api_scope())
+    profile = s.profile_of(b, c.settings.default_phone_region)
+    return respond(answer, c.users.create_lead(profile, consent_of(b), receipt=answer.receipt))
 
 
 @route("/v1/users/{user_id}", ["GET", "PATCH"])
 def user(user_id: str) -> Any:
     c = container()
-    if req().method == "GET":
+    if web.request().method == "GET":
         q = params("resolve")
         found, resolved_from = c.users.get(user_id, resolve=s.flag_of(q, "resolve", True))
         return {"user": views.user_json(found), "resolvedFrom": resolved_from}
     b = body(s.ProfileWrite)
-    result = c.users.edit(user_id, s.profile_of(b, c.settings.default_phone_region), consent_of(b))
-    candidate = views.unification_json(result.candidate) if result.candidate else None
-    return {"user": views.user_json(result.user), "unificationCandidate": candidate}
+    return user_write_json(c.users.edit(user_id, s.profile_of(b, c.settings.default_phone_region), consent_of(b)))
 
 
 @route("/v1/users/{user_id}/chats", ["GET"])
@@ -300,20 +266,20 @@ def user_chats(user_id: str) -> dict[str, Any]:
 @route("/v1/users/{user_id}/events", ["GET", "POST"])
 def user_events(user_id: str) -> Any:
     c = container()
-    if req().method == "GET":
+    if web.request().method == "GET":
         q = params("limit", "cursor")
         result = c.history.list_events(user_id, s.cursor_of(q), s.limit_of(q))
         return page("events", [views.event_json(e) for e in result.items], result)
     b = body(s.EventIn).checked()
     c.users.get(user_id, resolve=False)
-    event = c.history.record_event(user_id, b.name, b.properties, follow=False)
-    return created({"event": views.event_json(event)})
+    answer = keyed(201, event_json, open_api_scope())
+    return respond(answer, c.history.record_event(user_id, b.name, b.properties, follow=False, receipt=answer.receipt))
 
 
 @route("/v1/users/{user_id}/marketing-deliveries", ["GET", "POST"])
 def user_deliveries(user_id: str) -> Any:
     c = container()
-    if req().method == "GET":
+    if web.request().method == "GET":
         q = params("limit", "cursor")
         result = c.history.list_deliveries(user_id, s.cursor_of(q), s.limit_of(q))
         return page("deliveries", [views.delivery_json(d) for d in result.items], result)
@@ -322,12 +288,16 @@ def user_deliveries(user_id: str) -> Any:
     return created({"delivery": views.delivery_json(delivery)})
 
 
+def reply_json(message: models.Message) -> dict[str, Any]:
+    return {"message": views.message_json(container().history.name_messages([message])[0])}
+
+
 @route("/v1/chats/{chat_id}/messages", ["POST"])
 def manager_reply(chat_id: str) -> Response:
     c = container()
     b = body(s.ManagerReplyIn)
-    message = c.history.manager_reply(chat_id, b.text, b.managerName)
-    return created({"message": views.message_json(c.history.name_messages([message])[0])})
+    answer = keyed(201, reply_json, open_api_scope())
+    return respond(answer, c.history.manager_reply(chat_id, b.text, b.managerName, receipt=answer.receipt))
 
 
 # manual unification (R7) -------------------------------------------------------------
@@ -336,7 +306,7 @@ def manager_reply(chat_id: str) -> Response:
 @route("/v1/unifications", ["GET", "POST"])
 def unifications() -> Any:
     c = container()
-    if req().method == "GET":
+    if web.request().method == "GET":
         q = params("status", "userId", "limit", "cursor")
         result = c.unifications.list(q.get("status"), q.get("userId"), s.cursor_of(q), s.limit_of(q))
         return page("unifications", [views.unification_json(u) for u in result.items], result)
@@ -362,13 +332,21 @@ def reject(unification_id: str) -> dict[str, Any]:
 # channels and imports (R8) ------------------------------------------------------------
 
 
+def received_json(received: messengers.Received) -> dict[str, Any]:
+    named = container().history.name_messages([received.message])
+    return {
+        "user": views.user_json(received.user),
+        "chat": chat_payload(received.chat),
+        "message": views.message_json(named[0]),
+    }
+
+
 @route("/v1/messengers/{channel}/messages", ["POST"])
 def messenger_message(channel: str) -> Response:
     c = container()
     if channel not in (models.Channel.LINE.value, models.Channel.INSTAGRAM.value):
         raise NotFound(f"no messenger channel {channel!r} (line or instagram)")
-    raw = req().raw_body
-    data = s.json_object(raw.encode() if isinstance(raw, str) else raw)
+    data = s.json_object(web.raw_body())
     profile = data.get("profile")
     if isinstance(profile, dict):
         contact = sorted(set(profile) & {"mobileNumber", "email"})
@@ -378,31 +356,26 @@ def messenger_message(channel: str) -> Response:
                 fields=contact,
             )
     b = s.validate(data, s.MessengerIn)
+    # LINE and Instagram deliver webhooks at least once: the key is scoped to the channel.
+    answer = keyed(201, received_json, f"channel:{channel}")
     received = c.messengers.receive(
         models.Channel(channel),
         b.externalId,
         b.text,
         messengers.MessengerProfile(b.profile.name, b.profile.avatarUrl, b.profile.username),
+        receipt=answer.receipt,
     )
-    named = c.history.name_messages([received.message])
-    return created(
-        {
-            "user": views.user_json(received.user),
-            "chat": chat_payload(received.chat),
-            "message": views.message_json(named[0]),
-        }
-    )
+    return respond(answer, received)
 
 
 @route("/v1/imports", ["POST"])
 def imports() -> dict[str, Any]:
     c = container()
     q = params("autoApprove")
-    media_type, charset = s.content_type(req().headers)
+    media_type, charset = s.content_type(web.request().headers)
     if media_type not in ("text/csv", "application/csv"):
         raise UnsupportedMediaType("imports take Content-Type: text/csv")
-    raw = req().raw_body or b""
-    data = raw.encode() if isinstance(raw, str) else raw
+    data = web.raw_body()
     if len(data) > s.MAX_CSV_BYTES:
         raise PayloadTooLarge(f"CSV bodies are limited to {s.MAX_CSV_BYTES} bytes; split larger files")
     result = c.imports.run(data, charset, s.flag_of(q, "autoApprove", False))

@@ -27,6 +27,10 @@ class Settings:
     contact_blocklist: tuple[str, ...] = field(default_factory=tuple)
     # API Gateway hands Lambda decoded path parameters; Chalice's local server does not.
     decode_path_params: bool = True
+    # Origins the customer-side routes answer (CORS); "*" for any. None set: no browser access.
+    allowed_origins: tuple[str, ...] = ()
+    # Running as a Lambda function (a deployed stage), not `make run` or a test.
+    deployed: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,5 +59,9 @@ class Settings:
             move_chunk_size=number("MOVE_CHUNK_SIZE", 500),
             max_contact_matches=number("MAX_CONTACT_MATCHES", 5),
             decode_path_params="AWS_LAMBDA_FUNCTION_NAME" not in env,
+            allowed_origins=tuple(
+                o.strip().rstrip("/").lower() for o in (text("ALLOWED_ORIGINS") or "").split(",") if o.strip()
+            ),
+            deployed="AWS_LAMBDA_FUNCTION_NAME" in env,
             contact_blocklist=tuple(v.strip() for v in (text("CONTACT_BLOCKLIST") or "").split(",") if v.strip()),
         )

@@ -16,6 +16,7 @@ STATUS_BY_CODE = {
     "already_delivered": 409,
     "user_unified": 409,
     "invalid_state": 409,
+    "idempotency_key_reused": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "method_not_allowed": 405,
@@ -28,11 +29,11 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **details}}
 
 
-def error_response(code: str, message: str, **details: Any) -> Response:
+def error_response(code: str, message: str, headers: dict[str, str] | None = None, **details: Any) -> Response:
     return Response(
         body=error_body(code, message, **details),
         status_code=STATUS_BY_CODE[code],
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
 
 

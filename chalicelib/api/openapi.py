@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from . import cors
 from . import responses as r
 from . import schemas as s
 
@@ -38,11 +39,19 @@ class Op:
     query: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = field(default=())  # the 409 codes it may answer
     found: bool = False  # answers 404 without a path parameter (an id in the body)
+    keyed: bool = False  # takes an Idempotency-Key (API.md, "Retries without duplicates")
+    media: str = JSON  # what a success answers: JSON, or a file served beside the API
 
 
 ROUTES = [
     Op("GET", "/v1/health", "Liveness; needs no credentials", "none", {200: r.Health}),
     Op("GET", "/v1/openapi.json", "This document", "none", {200: r.OpenApiDocument}),
+    # pages and files served beside the API
+    Op("GET", "/sdk/v1/unification.js", "The browser SDK (one script, no dependencies)", "none",
+       {200: r.File}, media="text/javascript", found=True),
+    Op("GET", "/console", "The managers' console (HTML)", "none", {200: r.File}, media="text/html", found=True),
+    Op("GET", "/console/{name}", "One of the console's files (JS, CSS)", "none", {200: r.File}, media="text/plain",
+       found=True),
     # customer side (R4, R5)
     Op("POST", "/v1/boot", "Start or continue the device's session; with memberId a login", "plugin",
        {200: r.BootOut}, s.BootIn, conflicts=("unification_not_allowed",)),
@@ -52,18 +61,18 @@ ROUTES = [
     Op("POST", "/v1/session/logout", "Log out; the member stays the session's user (R4.2)", "session",
        {200: r.SessionOut}),
     Op("POST", "/v1/session/events", "Record an event for the session's user", "session", {201: r.EventOut},
-       s.EventIn),
-    Op("POST", "/v1/session/chats", "Start a chat (R1.2)", "session", {201: r.ChatStarted}, s.TextIn),
+       s.EventIn, keyed=True),
+    Op("POST", "/v1/session/chats", "Start a chat (R1.2)", "session", {201: r.ChatStarted}, s.TextIn, keyed=True),
     Op("GET", "/v1/session/chats", "The user's chats, unified ones included", "session", {200: r.ChatPage},
        query=("limit", "cursor")),
     Op("POST", "/v1/session/chats/{chatId}/messages", "Write in one of the user's chats", "session",
-       {201: r.MessageOut}, s.TextIn),
+       {201: r.MessageOut}, s.TextIn, keyed=True),
     # Open API: members and users (R9)
     Op("PUT", "/v1/members/{memberId}", "Upsert a member by memberId (R9.1)", "access",
        {200: r.UserOut, 201: r.UserOut}, s.ProfileWrite, conflicts=("user_unified",)),
     Op("GET", "/v1/members/{memberId}", "A member", "access", {200: r.UserOut}),
     Op("POST", "/v1/users", "Create a lead by profile (R9.2)", "access", {201: r.UserWithCandidate}, s.ProfileWrite,
-       conflicts=("unification_not_allowed",)),
+       conflicts=("unification_not_allowed",), keyed=True),
     Op("GET", "/v1/users", "Un-unified users matching exactly one of mobileNumber, email, memberId", "access",
        {200: r.UserList}, query=("mobileNumber", "email", "memberId", "limit")),
     Op("GET", "/v1/users/{userId}", "A user; a unified one resolves to its member unless resolve=false",
@@ -74,12 +83,13 @@ ROUTES = [
     Op("GET", "/v1/users/{userId}/events", "A user's events", "access", {200: r.EventPage},
        query=("limit", "cursor")),
     Op("POST", "/v1/users/{userId}/events", "Record an event", "access", {201: r.EventOut}, s.EventIn,
-       conflicts=("user_unified",)),
+       conflicts=("user_unified",), keyed=True),
     Op("GET", "/v1/users/{userId}/marketing-deliveries", "A user's marketing deliveries", "access",
        {200: r.DeliveryPage}, query=("limit", "cursor")),
     Op("POST", "/v1/users/{userId}/marketing-deliveries", "Record a delivery, once per campaign and member",
        "access", {201: r.DeliveryOut}, s.DeliveryIn, conflicts=("already_delivered", "user_unified")),
-    Op("POST", "/v1/chats/{chatId}/messages", "A manager's reply", "access", {201: r.MessageOut}, s.ManagerReplyIn),
+    Op("POST", "/v1/chats/{chatId}/messages", "A manager's reply", "access", {201: r.MessageOut}, s.ManagerReplyIn,
+       keyed=True),
     # manual unification (R7)
     Op("GET", "/v1/unifications", "Unifications, by status and user", "access", {200: r.UnificationPage},
        query=("status", "userId", "limit", "cursor")),
@@ -92,7 +102,7 @@ ROUTES = [
        conflicts=("invalid_state",)),
     # channels and imports (R8)
     Op("POST", "/v1/messengers/{channel}/messages", "A message from LINE or Instagram (R8.1)", "access",
-       {201: r.MessengerOut}, s.MessengerIn),
+       {201: r.MessengerOut}, s.MessengerIn, keyed=True),
     Op("POST", "/v1/imports", "Import a CSV of members and leads (R8.2)", "access", {200: r.ImportOut}, "csv",
        query=("autoApprove",)),
 ]  # fmt: skip
@@ -140,17 +150,35 @@ ERRORS = {  # status → (component name, description); 409's description lists 
 }
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "the same key from the same caller within 24 h answers the first answer again and writes"
+    " nothing; with another route or body: 409 idempotency_key_reused",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
+PREFLIGHT = {
+    "summary": "CORS preflight (API.md, Browser access): 204 with the Access-Control-Allow-* headers for an"
+    " origin in ALLOWED_ORIGINS, none otherwise",
+    "security": [],
+    "responses": {"204": {"description": "No Content"}},
+}
+
+
 def path_parameters(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
 def error_statuses(op: Op) -> list[int]:
     statuses = set() if op.auth == "none" else {401, 503}
-    if op.body is not None or op.query:
-        statuses.add(400)
+    if op.keyed:
+        statuses |= {400, 409}
+    if op.body is not None or op.query or path_parameters(op.path):
+        statuses.add(400)  # a path parameter must be valid UTF-8 without control characters
     if path_parameters(op.path) or op.found:
         statuses.add(404)
-    if op.conflicts:
+    if op.conflicts or op.keyed:
         statuses.add(409)
     if op.body is not None:
         statuses.add(413)
@@ -175,13 +203,19 @@ def operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
         for name in path_parameters(op.path)
     ]
     parameters += [{"name": name, "in": "query", "required": False, **QUERY[name]} for name in op.query]
+    if op.keyed:
+        parameters.append(IDEMPOTENCY_KEY)
     answers: dict[str, Any] = {
-        str(status): {"description": SUCCESS[status], "content": json_content(refs[model])}
+        str(status): {
+            "description": SUCCESS[status],
+            "content": json_content(refs[model]) if op.media == JSON else {op.media: {"schema": {"type": "string"}}},
+        }
         for status, model in op.answers.items()
     }
     for status in error_statuses(op):
         if status == 409:
-            answers["409"] = {"description": ", ".join(op.conflicts), "content": json_content(refs[r.ErrorBody])}
+            codes = [*op.conflicts, *(["idempotency_key_reused"] if op.keyed else [])]
+            answers["409"] = {"description": ", ".join(codes), "content": json_content(refs[r.ErrorBody])}
         else:
             answers[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     spec: dict[str, Any] = {
@@ -217,6 +251,15 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in ROUTES:
         paths.setdefault(op.path, {})[op.method.lower()] = operation(op, refs)
+    for path, ops in paths.items():
+        if cors.is_customer_path(path):
+            preflight: dict[str, Any] = {"operationId": operation_id(Op("OPTIONS", path, "", "none", {})), **PREFLIGHT}
+            names = path_parameters(path)
+            if names:
+                preflight["parameters"] = [
+                    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+                ]
+            ops["options"] = preflight
     return {
         "openapi": "3.1.0",
         "info": {

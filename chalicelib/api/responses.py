@@ -38,6 +38,7 @@ ErrorCode = Literal[
     "already_delivered",
     "user_unified",
     "invalid_state",
+    "idempotency_key_reused",
     "payload_too_large",
     "unsupported_media_type",
     "method_not_allowed",
@@ -194,6 +195,10 @@ class Health(Out):
 
 class OpenApiDocument(RootModel[dict[str, Any]]):
     """This document."""
+
+
+class File(RootModel[str]):
+    """A file served beside the API (the SDK, the console's pages)."""
 
 
 class BootOut(Out):

@@ -32,6 +32,12 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
+def customer_user_json(user: User, own_veil_id: str) -> dict[str, Any]:
+    """A user as the customer side shows it: veilIds are device secrets, so the answer
+    lists the caller's own device only, never the member's others (API.md)."""
+    return {**user_json(user), "veilIds": [own_veil_id] if own_veil_id in user.veil_ids else []}
+
+
 def unification_json(u: Unification) -> dict[str, Any]:
     p = u.progress
     return {

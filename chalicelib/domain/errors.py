@@ -61,3 +61,13 @@ class UnsupportedMediaType(DomainError):
 class RetriesExhausted(RuntimeError):
     """Raised after the bounded optimistic retries conflicted every time (service.retry):
     surfaced as `unavailable`, never swallowed."""
+
+
+class ReceiptTaken(Exception):
+    """A live receipt already holds this request's `Idempotency-Key` (API.md): its
+    answer is the answer. Raised by the store when the receipt's write is refused."""
+
+    def __init__(self, receipt_id: str, fingerprint: str) -> None:
+        super().__init__(f"receipt {receipt_id} exists")
+        self.receipt_id = receipt_id
+        self.fingerprint = fingerprint

@@ -8,7 +8,9 @@ racing commit a no-op or a conflict, never a lost update.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from .errors import ReceiptTaken
 from .models import Chat, Delivery, Device, Event, LoginRecord, Message, Unification, User
 
 
@@ -101,6 +103,24 @@ class ClaimExternal:
     chat_id: str
 
 
+@dataclass(frozen=True)
+class PutReceipt:
+    """The first answer to a request sent with an `Idempotency-Key` (API.md), written in
+    the same transaction as the request's own writes: it exists exactly when they
+    landed. A receipt still live under the same id refuses the whole commit
+    (`ReceiptTaken`), so two racing requests with one key write once."""
+
+    receipt_id: str
+    fingerprint: str
+    status: int
+    body: str
+    subjects: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+
+
+__all__ = ["ReceiptTaken"]
+
 Write = (
     SaveUser
     | RequireUser
@@ -115,6 +135,7 @@ Write = (
     | PutMessage
     | PutEvent
     | ClaimExternal
+    | PutReceipt
 )
 
 

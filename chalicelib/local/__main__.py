@@ -24,16 +24,16 @@ def main() -> int:
     os.environ.update(generated)
     port = int(os.environ.get("PORT", "8000"))
 
-    from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, create_local_server
-
     import app as application  # builds nothing yet: the container reads settings on first use
 
-    # Headers and body go out in separate writes; with Nagle's algorithm and
-    # delayed ACKs a kept-alive client would wait ~40 ms for every answer.
-    ChaliceRequestHandler.disable_nagle_algorithm = True
+    from .server import create_server
+
     # Bind the API's port first, so the embedded DynamoDB can never be handed it.
-    server = create_local_server(application.app, Config.create(), "127.0.0.1", port)
+    try:
+        server = create_server(application.app, "127.0.0.1", port)
+    except OSError as exc:
+        print(f"make run: port {port} is not free ({exc.strerror}); set PORT=<another port>", file=sys.stderr)
+        return 1
 
     env = dict(os.environ)
     settings, moto_server = prepare(env)

@@ -94,6 +94,7 @@ def local_defaults(env: dict[str, str]) -> dict[str, str]:
         if not env.get(name):
             generated[name] = f"{name.lower().replace('_', '-')}-{secrets.token_hex(8)}"
     for name, value in (
+        ("ALLOWED_ORIGINS", "*"),  # API.md: `make run` answers browsers from any origin
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
         ("AWS_DEFAULT_REGION", "us-east-1"),

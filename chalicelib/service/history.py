@@ -12,6 +12,7 @@ from ..domain.models import Channel, Chat, Delivery, Event, Message, User, UserT
 from ..store.dynamo import Page
 from .deps import Deps
 from .lookup import current_user, require_user, resolve_user
+from .ports import Receipt, receipt_writes
 from .retry import FirstThenReload, retrying
 
 
@@ -20,6 +21,16 @@ class ChatView:
     chat: Chat
     owner_id: str
     messages: list[Message]
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A customer's message as written: the chat, the message, and its author (the
+    session's user, or the member it was unified into, R4.4)."""
+
+    chat: ChatView
+    message: Message
+    author: User
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,9 @@ class History:
 
     # writes ------------------------------------------------------------------
 
-    def record_event(self, user_id: str, name: str, properties: dict[str, Any], *, follow: bool) -> Event:
+    def record_event(
+        self, user_id: str, name: str, properties: dict[str, Any], *, follow: bool, receipt: Receipt | None = None
+    ) -> Event:
         """Append an event. `follow`: a session's user unified meanwhile writes to its member
         (R4.4); an Open API write to a unified user is refused (R3.5)."""
 
@@ -50,7 +63,9 @@ class History:
                 created_at=self.deps.clock.now(),
             )
             try:
-                self.deps.store.commit([w.RequireNotUnified(target), w.PutEvent(event)])
+                self.deps.store.commit(
+                    [w.RequireNotUnified(target), w.PutEvent(event), *receipt_writes(receipt, event, target)]
+                )
             except w.WriteConflict as conflict:
                 if not conflict.failed(0):
                     raise
@@ -59,19 +74,19 @@ class History:
                     raise
                 if not follow:
                     raise UserUnified(user.id, user.unified_into) from None
-                return self.record_event(user.unified_into, name, properties, follow=False)
+                return self.record_event(user.unified_into, name, properties, follow=False, receipt=receipt)
             return event
 
         return retrying(once)
 
-    def start_chat(self, user: User, text: str) -> tuple[ChatView, Message]:
+    def start_chat(self, user: User, text: str, receipt: Receipt | None = None) -> Posted:
         """A visitor's first message opens a chat and makes them a lead (R1.2).
 
         `user` is the session's user as just read; a retry reads it again.
         """
         author = FirstThenReload(user, lambda: require_user(self.deps.store, user.id))
 
-        def once() -> tuple[ChatView, Message]:
+        def once() -> Posted:
             current = author.get()
             if current.unified_into is not None:
                 current = require_user(self.deps.store, current.unified_into)
@@ -90,12 +105,16 @@ class History:
                 guard = w.SaveUser(current.changed(now, type=UserType.LEAD), current.version)
             else:
                 guard = w.RequireUser(current.id, current.version)
-            self.deps.store.commit([guard, w.PutChat(chat, current.id), w.PutMessage(message)])
-            return ChatView(chat=chat, owner_id=current.id, messages=[message]), message
+            posted = Posted(ChatView(chat=chat, owner_id=current.id, messages=[message]), message, current)
+            receipted = receipt_writes(receipt, posted, current.id)
+            self.deps.store.commit([guard, w.PutChat(chat, current.id), w.PutMessage(message), *receipted])
+            return posted
 
         return retrying(once)
 
-    def post_own_message(self, user_id: str, chat_id: str, text: str) -> tuple[User, Message]:
+    def post_own_message(
+        self, user_id: str, chat_id: str, text: str, receipt: Receipt | None = None
+    ) -> tuple[User, Message]:
         """A customer writes in one of their own chats (unified ones included). The
         session's user (or its member, R4.4) and the chat are read together."""
         found = self.deps.store.read_together(users=[user_id], chats=[chat_id])
@@ -111,10 +130,11 @@ class History:
             text=text,
             created_at=self.deps.clock.now(),
         )
-        self.deps.store.commit([w.PutMessage(message)])
-        return user, message
+        result = (user, message)
+        self.deps.store.commit([w.PutMessage(message), *receipt_writes(receipt, result, user.id)])
+        return result
 
-    def manager_reply(self, chat_id: str, text: str, manager_name: str) -> Message:
+    def manager_reply(self, chat_id: str, text: str, manager_name: str, receipt: Receipt | None = None) -> Message:
         chat = self.deps.store.get_chat(chat_id)
         if chat is None:
             raise NotFound(f"no chat {chat_id}")
@@ -127,7 +147,7 @@ class History:
             text=text,
             created_at=self.deps.clock.now(),
         )
-        self.deps.store.commit([w.PutMessage(message)])
+        self.deps.store.commit([w.PutMessage(message), *receipt_writes(receipt, message, chat.creator_id)])
         return message
 
     def _own_chat(self, user: User, chat_id: str, chat: Chat | None) -> Chat:

@@ -9,6 +9,7 @@ from ..domain.models import Channel, Chat, FieldValue, Message, User, UserType
 from .deps import Deps
 from .history import ChatView
 from .lookup import resolve_user
+from .ports import Receipt, receipt_writes
 from .retry import retrying
 
 
@@ -32,12 +33,22 @@ class Messengers:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    def receive(self, channel: Channel, external_id: str, text: str, profile: MessengerProfile) -> Received:
+    def receive(
+        self,
+        channel: Channel,
+        external_id: str,
+        text: str,
+        profile: MessengerProfile,
+        receipt: Receipt | None = None,
+    ) -> Received:
         """The first message stores the person as a lead with one open chat; later
-        messages join that chat, which after a unification is the member's (R8.1)."""
-        return retrying(lambda: self._receive_once(channel, external_id, text, profile))
+        messages join that chat, which after a unification is the member's (R8.1).
+        A redelivered message (the same Idempotency-Key) is added once."""
+        return retrying(lambda: self._receive_once(channel, external_id, text, profile, receipt))
 
-    def _receive_once(self, channel: Channel, external_id: str, text: str, profile: MessengerProfile) -> Received:
+    def _receive_once(
+        self, channel: Channel, external_id: str, text: str, profile: MessengerProfile, receipt: Receipt | None
+    ) -> Received:
         store, now = self.deps.store, self.deps.clock.now()
         claim = store.get_external_claim(channel.value, external_id)
         if claim is None:
@@ -58,15 +69,17 @@ class Messengers:
                 created_at=now,
             )
             message = self._message(chat, user, text)
+            received = Received(user, ChatView(chat, user.id, [message]), message)
             store.commit(
                 [
                     w.SaveUser(user, None),
                     w.ClaimExternal(channel.value, external_id, user.id, chat.id),
                     w.PutChat(chat, user.id),
                     w.PutMessage(message),
+                    *receipt_writes(receipt, received, user.id),
                 ]
             )
-            return Received(user, ChatView(chat, user.id, [message]), message)
+            return received
         user, _ = resolve_user(store, str(claim["userId"]))
         chat_found = store.get_chat(str(claim["chatId"]))
         assert chat_found is not None, "a messenger claim always has its chat"
@@ -78,8 +91,10 @@ class Messengers:
                 writes.append(w.SaveUser(refreshed, user.version))
                 user = refreshed
         message = self._message(chat_found, user, text)
-        store.commit([*writes, w.PutMessage(message)])
-        return Received(user, ChatView(chat_found, user.id, store.list_messages(chat_found.id)), message)
+        earlier = store.list_messages(chat_found.id)
+        received = Received(user, ChatView(chat_found, user.id, [*earlier, message]), message)
+        store.commit([*writes, w.PutMessage(message), *receipt_writes(receipt, received, user.id)])
+        return received
 
     def _with_profile(self, user: User, profile: MessengerProfile, now: object) -> User:
         fields = dict(user.fields)

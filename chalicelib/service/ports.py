@@ -7,8 +7,18 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
-from ..domain.writes import Write
+from ..domain.writes import PutReceipt, Write
 from ..store.dynamo import Found, HistoryChunk, Page
+
+
+class Receipt(Protocol):
+    """What a keyed request answers (API.md, Idempotency-Key), as a write beside its own."""
+
+    def write(self, result: Any, subjects: Sequence[str]) -> PutReceipt: ...
+
+
+def receipt_writes(receipt: Receipt | None, result: Any, *subjects: str) -> list[Write]:
+    return [receipt.write(result, subjects)] if receipt is not None else []
 
 
 class Store(Protocol):
@@ -35,6 +45,8 @@ class Store(Protocol):
     def get_unification(self, unification_id: str) -> Unification | None: ...
 
     def has_delivery(self, user_id: str, campaign_id: str) -> bool: ...
+
+    def get_receipt(self, receipt_id: str) -> dict[str, Any] | None: ...
 
     def query_partitions(
         self, owner_ids: Sequence[str], prefix: str, cursor: str | None, limit: int

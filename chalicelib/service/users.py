@@ -12,6 +12,7 @@ from ..domain.models import Channel, ProfileValue, Trigger, Unification, User, U
 from ..domain.profile import apply_profile, contacts_changed, type_after_contact
 from .deps import Deps
 from .lookup import resolve_user, writable_user
+from .ports import Receipt, receipt_writes
 from .retry import retrying
 from .unifications import ContactIndex, Unifications
 
@@ -91,11 +92,18 @@ class Users:
         return user
 
     def create_lead(
-        self, profile: Profile, consent: Consent, channel: Channel = Channel.API, trigger: Trigger = Trigger.OPEN_API
+        self,
+        profile: Profile,
+        consent: Consent,
+        channel: Channel = Channel.API,
+        trigger: Trigger = Trigger.OPEN_API,
+        receipt: Receipt | None = None,
     ) -> UserWrite:
         """R9.2: creating by profile always makes a lead; values are verified, and a
         lead whose contact matches a member yields a candidate (R6.3, R7.2)."""
-        return retrying(lambda: self._save_with_candidate(self.plan_lead(profile, consent, channel), None, trigger))
+        return retrying(
+            lambda: self._save_with_candidate(self.plan_lead(profile, consent, channel), None, trigger, None, receipt)
+        )
 
     def plan_lead(self, profile: Profile, consent: Consent, channel: Channel) -> User:
         now = self.deps.clock.now()
@@ -107,7 +115,12 @@ class Users:
         )
 
     def _save_with_candidate(
-        self, user: User, expected: int | None, trigger: Trigger, listed: ContactIndex | None = None
+        self,
+        user: User,
+        expected: int | None,
+        trigger: Trigger,
+        listed: ContactIndex | None = None,
+        receipt: Receipt | None = None,
     ) -> UserWrite:
         writes: list[w.Write] = []
         candidate = None
@@ -116,8 +129,10 @@ class Users:
             member, matched_on = match
             proposal = self.unifications.candidate(user, member, trigger, matched_on)
             user, candidate, writes = proposal.source, proposal.unification, proposal.writes
-        self.deps.store.commit([w.SaveUser(user, expected), *writes])
-        return UserWrite(user, created=expected is None, candidate=candidate)
+        result = UserWrite(user, created=expected is None, candidate=candidate)
+        subjects = [user.id, *([candidate.target_user_id] if candidate else [])]
+        self.deps.store.commit([w.SaveUser(user, expected), *writes, *receipt_writes(receipt, result, *subjects)])
+        return result
 
     def get(self, user_id: str, resolve: bool = True) -> tuple[User, str | None]:
         if not resolve:

@@ -24,6 +24,7 @@ from ..domain.models import (
     User,
 )
 from ..domain.timefmt import iso, iso_or_none, parse_iso, parse_iso_or_none
+from ..domain.writes import PutReceipt
 
 Item = dict[str, Any]
 DEVICE_RETENTION = timedelta(days=400)
@@ -67,6 +68,10 @@ def chat_key(chat_id: str) -> Item:
 
 def unification_key(unification_id: str) -> Item:
     return {"PK": f"UNIF#{unification_id}", "SK": "#UNIF"}
+
+
+def receipt_key(receipt_id: str) -> Item:
+    return {"PK": f"IDEM#{receipt_id}", "SK": "#IDEM"}
 
 
 def delivery_key(user_id: str, campaign_id: str) -> Item:
@@ -354,3 +359,20 @@ def unification_from_item(item: Item) -> Unification:
         completed_at=parse_iso_or_none(item.get("completedAt")),
         version=int(item["version"]),
     )
+
+
+# idempotency receipts ----------------------------------------------------
+
+
+def receipt_to_item(receipt: PutReceipt) -> Item:
+    return {
+        **receipt_key(receipt.receipt_id),
+        "kind": "receipt",
+        "fingerprint": receipt.fingerprint,
+        "status": receipt.status,
+        "body": receipt.body,
+        "subjects": list(receipt.subjects) or None,
+        "createdAt": iso(receipt.created_at),
+        "expiresAt": iso(receipt.expires_at),
+        "ttl": int(receipt.expires_at.timestamp()),
+    }

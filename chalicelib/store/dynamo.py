@@ -248,6 +248,10 @@ class DynamoStore:
         item = self._get(codec.unification_key(unification_id))
         return codec.unification_from_item(item) if item else None
 
+    def get_receipt(self, receipt_id: str) -> Item | None:
+        """A keyed request's first answer (API.md, Idempotency-Key), if it is still live."""
+        return self._get(codec.receipt_key(receipt_id))
+
     def has_delivery(self, user_id: str, campaign_id: str) -> bool:
         return self._get(codec.delivery_key(user_id, campaign_id)) is not None
 
@@ -613,6 +617,9 @@ class DynamoStore:
                     reasons[index] = reasons[index] or reason_code
             if not any(reasons):
                 reasons = ["TransactionConflict"] * len(writes)
+            for index, write in enumerate(writes):
+                if isinstance(write, w.PutReceipt) and reasons[index] == "ConditionalCheckFailed":
+                    raise w.ReceiptTaken(write.receipt_id, write.fingerprint) from exc
             raise w.WriteConflict(reasons) from exc
 
     def commit_many(self, groups: Sequence[Sequence[w.Write]]) -> list[bool]:
@@ -803,6 +810,18 @@ class DynamoStore:
                 return [self._put(codec.message_to_item(message), None)]
             case w.PutEvent(event):
                 return [self._put(codec.event_to_item(event), None)]
+            case w.PutReceipt() as receipt:
+                return [
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": to_wire(codec.receipt_to_item(receipt)),
+                            # A receipt past its 24 hours is gone, whether or not TTL has collected it yet.
+                            "ConditionExpression": "attribute_not_exists(PK) OR expiresAt < :now",
+                            "ExpressionAttributeValues": to_wire({":now": iso(receipt.created_at)}),
+                        }
+                    }
+                ]
             case w.ClaimExternal(channel, external_id, user_id, chat_id):
                 item = {
                     **codec.external_key(channel, external_id),
