@@ -2,8 +2,8 @@
 //
 // The access secret is sent once, to the sign-in route, and never kept: the server answers with an
 // HttpOnly session cookie the script cannot read, and a CSRF token that lives in this module's memory
-// only (never localStorage, sessionStorage or a readable cookie). Every state-changing request
-// carries it as X-CSRF-Token.
+// only (never in web storage or in a cookie script can read). Every state-changing request carries it
+// as X-CSRF-Token.
 
 // The API lives beside the console: /console -> /v1/..., and under a stage prefix /api/console -> /api/v1/...
 const ROOT = location.pathname.replace(/\/console(\/.*)?$/, "/");

@@ -47,12 +47,15 @@ function queueRow(u) {
 }
 
 // Running unifications show their progress as it moves (R10): each visible running row is read again
-// until it is no longer running; the number of reads is bounded by the rows on screen.
-function followRunning(ctx, rows) {
+// until it is no longer running; the number of reads is bounded by the rows on screen. One loop a screen.
+function follower(ctx, rows) {
+  let active = false;
   const tick = async () => {
-    if (!ctx.alive()) return;
     const running = [...rows.values()].filter((r) => r.status === "running");
-    if (!running.length) return;
+    if (!ctx.alive() || !running.length) {
+      active = false;
+      return;
+    }
     const answers = await Promise.allSettled(running.map((r) => api.get(`v1/unifications/${api.id(r.u.id)}`)));
     if (!ctx.alive()) return;
     answers.forEach((a, i) => {
@@ -64,7 +67,11 @@ function followRunning(ctx, rows) {
     });
     setTimeout(tick, POLL_MS);
   };
-  setTimeout(tick, POLL_MS);
+  return () => {
+    if (active) return;
+    active = true;
+    setTimeout(tick, POLL_MS);
+  };
 }
 
 const PAGE_SIZES = ["10", "50", "100"];
@@ -143,11 +150,12 @@ export async function queueScreen(ctx, query) {
     problem,
     more,
   );
+  const follow = follower(ctx, rows);
   more.addEventListener("click", async () => {
     await load();
-    followRunning(ctx, rows);
+    follow();
   });
-  followRunning(ctx, rows);
+  follow();
 }
 
 // Search ----------------------------------------------------------------------------------------
