@@ -3,16 +3,26 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
+PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 
 .PHONY: run test lint unit bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
 
-run: $(STAMP)
+# `make run` installs what running needs (the service and the embedded DynamoDB);
+# `make test` adds the dev tools.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e '.[local]'
+	@touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e '.[dev]'
+	@touch $(STAMP) $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/python -m chalicelib.local
 
 lint: $(STAMP)

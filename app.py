@@ -107,7 +107,8 @@ def boot() -> dict[str, Any]:
     c = container()
     require_plugin_key(web.request().headers, c.settings)
     b = body(s.BootIn)
-    result = c.sessions.boot(b.veilId, b.memberId, b.memberHash, s.profile_of(b, c.settings.default_phone_region))
+    profile = s.profile_of(b, c.settings.default_phone_region)
+    result = c.sessions.boot(b.veilId, b.memberId, b.memberHash, profile, consent_of(b))
     return {
         "veilId": result.device.veil_id,
         "sessionToken": result.token,
@@ -135,7 +136,8 @@ def login() -> dict[str, Any]:
     c = container()
     token = session_token()
     b = body(s.LoginIn)
-    result = c.sessions.login(token, b.memberId, b.memberHash, s.profile_of(b, c.settings.default_phone_region))
+    profile = s.profile_of(b, c.settings.default_phone_region)
+    result = c.sessions.login(token, b.memberId, b.memberHash, profile, consent_of(b))
     return {
         "session": views.session_json(result.device),
         "user": views.customer_user_json(result.user, result.device.veil_id),

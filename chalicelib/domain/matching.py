@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
-from .contacts import CONTACT_FIELDS
+from .contacts import CONTACT_FIELDS, normalize_contact
+from .errors import InvalidRequest
 from .models import User, UserType
 
 # Placeholder addresses people type when they have to type something (R6.4).
@@ -37,10 +39,24 @@ def is_placeholder_phone(e164: str) -> bool:
     return len(set(subscriber)) == 1 or len(set(national)) == 1
 
 
+@functools.cache
+def normalized_blocklist(entries: tuple[str, ...], default_region: str) -> frozenset[str]:
+    """The configured blocklist as stored values are: phones in E.164, emails lowercased
+    (R1.4), so `090-2222-3333` blocks +819022223333. An entry that is neither stays as typed."""
+    blocked = set()
+    for entry in entries:
+        field = "email" if "@" in entry else "mobileNumber"
+        try:
+            blocked.add(normalize_contact(field, entry, default_region).lower())
+        except InvalidRequest:
+            blocked.add(entry.strip().lower())
+    return frozenset(blocked)
+
+
 def is_junk(field: str, value: str, blocklist: Iterable[str] = ()) -> bool:
-    """A stored value that must never be used for matching (R6.4)."""
-    blocked = {v.strip().lower() for v in blocklist}
-    if value.lower() in blocked:
+    """A stored value that must never be used for matching (R6.4). `blocklist` holds
+    normalized values (`normalized_blocklist`)."""
+    if value.lower() in blocklist:
         return True
     if field == "email":
         return value.lower() in DEFAULT_EMAIL_BLOCKLIST

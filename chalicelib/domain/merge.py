@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from .devices import listed_devices
 from .models import FieldDecision, FieldValue, Rule, User, UserType
 from .rules import require_unification_allowed
 
@@ -83,7 +84,7 @@ def plan_unification(source: User, target: User, *, unification_id: str, now: da
         # R3.7: consent never weakens.
         unsubscribe_email=target.unsubscribe_email or source.unsubscribe_email,
         unsubscribe_texting=target.unsubscribe_texting or source.unsubscribe_texting,
-        veil_ids=tuple(dict.fromkeys(target.veil_ids + source.veil_ids)),
+        veil_ids=listed_devices(target.veil_ids, *source.veil_ids),
         moving_sources=(*target.moving_sources, source.id),
     )
     new_source = source.without_pending(unification_id).changed(

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .devices import device_handle
 from .names import generated_label
 
 ProfileValue = str | int | float | bool
@@ -127,6 +128,11 @@ class Device(Frozen):
 
     def live(self, now: datetime) -> bool:
         return now < self.expires_at
+
+    @property
+    def handle(self) -> str:
+        """What the table and this device's session tokens know it by (never the veilId)."""
+        return device_handle(self.veil_id)
 
 
 class Message(Frozen):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from .contacts import CONTACT_FIELDS, normalize_contact
@@ -35,8 +36,38 @@ RESERVED_KEYS = frozenset(
 )
 CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_STRING = 1000
+# A custom key that reads like a field the service treats specially is a mistake, never a
+# custom field (API.md, User): compared in lower case without `_` and `-`.
+NEAR_MISSES = {
+    **dict.fromkeys(("mobilenumber", "mobile", "phone", "phonenumber", "tel"), "mobileNumber"),
+    **dict.fromkeys(("email", "mail", "emailaddress"), "email"),
+    **dict.fromkeys(("companyname", "company"), "companyName"),
+    "name": "name",
+}
+NEVER_PROFILE_KEYS = frozenset({"memberid", "type", "verifiedfields", "unifiedinto"})
 
 ProfileChanges = Mapping[str, ProfileValue | None]
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The consent flags a write gives beside the profile (None: not given). R3.7 keeps
+    them from weakening through a merge; a user's own write takes them as given."""
+
+    unsubscribe_email: bool | None = None
+    unsubscribe_texting: bool | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.unsubscribe_email is not None or self.unsubscribe_texting is not None
+
+    def applied(self, user: User) -> dict[str, bool]:
+        changes = {}
+        if self.unsubscribe_email is not None:
+            changes["unsubscribe_email"] = self.unsubscribe_email
+        if self.unsubscribe_texting is not None:
+            changes["unsubscribe_texting"] = self.unsubscribe_texting
+        return changes
 
 
 def validate_profile(changes: Mapping[str, object], default_region: str) -> dict[str, ProfileValue | None]:
@@ -48,10 +79,7 @@ def validate_profile(changes: Mapping[str, object], default_region: str) -> dict
     """
     clean: dict[str, ProfileValue | None] = {}
     for key, value in changes.items():
-        if key in RESERVED_KEYS:
-            raise InvalidRequest(f"profile key {key!r} is read-only", field=key)
-        if not CUSTOM_KEY.fullmatch(key):
-            raise InvalidRequest(f"profile key {key!r} must be 1-64 letters, digits or underscores", field=key)
+        check_profile_key(key)
         if value is None:
             clean[key] = None
             continue
@@ -74,6 +102,21 @@ def validate_profile(changes: Mapping[str, object], default_region: str) -> dict
         else:
             clean[key] = value
     return clean
+
+
+def check_profile_key(key: str) -> None:
+    """A profile key is a standard field or a custom key (letters, digits, `_`, up to
+    64) that is neither read-only nor a near-miss of a standard field."""
+    if key in RESERVED_KEYS:
+        raise InvalidRequest(f"profile key {key!r} is read-only", field=key)
+    if not CUSTOM_KEY.fullmatch(key):
+        raise InvalidRequest(f"profile key {key!r} must be 1-64 letters, digits or underscores", field=key)
+    folded = key.lower().replace("_", "").replace("-", "")
+    if folded in NEVER_PROFILE_KEYS:
+        raise InvalidRequest(f"{key!r} is never a profile key", field=key)
+    meant = NEAR_MISSES.get(folded)
+    if meant is not None and key != meant:
+        raise InvalidRequest(f"profile key {key!r} is not a custom field: use {meant!r}", field=key)
 
 
 def apply_profile(user: User, changes: ProfileChanges, *, verified: bool, now: datetime) -> dict[str, FieldValue]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..domain import writes as w
 from ..domain.errors import DomainError, InvalidRequest
 from ..domain.models import Channel, ProfileValue, Trigger, Unification, User, UserType
-from ..domain.profile import CUSTOM_KEY, RESERVED_KEYS, validate_profile
+from ..domain.profile import check_profile_key, validate_profile
 from .deps import Deps
 from .unifications import Unifications
 from .users import Consent, Users, UserWrite
@@ -95,8 +95,11 @@ def check_header(cells: list[str]) -> list[str]:
         if name in seen:
             raise InvalidRequest(f"column {name!r} appears twice in the header")
         seen.add(name)
-        if name not in STANDARD_COLUMNS and (name in RESERVED_KEYS or not CUSTOM_KEY.fullmatch(name)):
-            raise InvalidRequest(f"column {name!r} is not a profile field (letters, digits, _ up to 64)")
+        if name not in STANDARD_COLUMNS:
+            try:
+                check_profile_key(name)
+            except InvalidRequest as error:
+                raise InvalidRequest(f"column {name!r}: {error.message}") from None
     return header
 
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..domain import writes as w
+from ..domain.devices import device_handle, is_handle, listed_devices, new_veil_id
 from ..domain.errors import Unauthorized
 from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger, Unification, User, UserType
-from ..domain.profile import apply_profile, type_after_contact
+from ..domain.profile import Consent, apply_profile, type_after_contact
 from ..domain.timefmt import iso
 from ..store.dynamo import Found
 from .deps import Deps
@@ -26,6 +26,7 @@ from .unify import prepare_unification
 
 MAX_TOKENS_PER_SESSION = 20
 Profile = Mapping[str, ProfileValue | None]
+HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -41,27 +42,23 @@ def hash_token(token: str) -> str:
 
 
 def new_token(veil_id: str) -> str:
-    """`<veilId, base64url>.<256 random bits>`: names its device, unguessable."""
-    veil = base64.urlsafe_b64encode(veil_id.encode()).decode().rstrip("=")
-    return f"{veil}.{secrets.token_urlsafe(32)}"
+    """`<device handle>.<256 random bits>`: names its device without revealing its veilId."""
+    return f"{device_handle(veil_id)}.{secrets.token_urlsafe(32)}"
 
 
-def veil_of(token: str) -> str | None:
+def handle_of(token: str) -> str | None:
     head, _, secret = token.partition(".")
-    if not head or not secret:
-        return None
-    try:
-        return base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
+    return head if secret and is_handle(head) else None
 
 
 def check_member_hash(secret: str | None, member_id: str, member_hash: str | None) -> None:
-    """R5.4: with a member secret configured, a login needs hex HMAC-SHA256(secret, memberId)."""
+    """R5.4: with a member secret configured, a login needs hex HMAC-SHA256(secret, memberId):
+    64 hex digits, in either case (hex is case-free); nothing else around them."""
     if secret is None:
         return
     expected = hmac.new(secret.encode(), member_id.encode(), hashlib.sha256).hexdigest()
-    if not member_hash or not hmac.compare_digest(expected, member_hash.strip().lower()):
+    well_formed = member_hash is not None and HEX_SHA256.fullmatch(member_hash) is not None
+    if not well_formed or not hmac.compare_digest(expected.encode(), str(member_hash).lower().encode()):
         raise Unauthorized("memberHash does not verify this memberId")
 
 
@@ -90,32 +87,40 @@ class Sessions:
     # boot (R4, R5.1) -----------------------------------------------------
 
     def boot(
-        self, veil_id: str | None, member_id: str | None, member_hash: str | None, profile: Profile
+        self,
+        veil_id: str | None,
+        member_id: str | None,
+        member_hash: str | None,
+        profile: Profile,
+        consent: Consent = Consent(),
     ) -> SessionView:
+        """Start or continue the device's session (R4); with `member_id`, a login (R5).
+
+        veilIds are the service's own: one it never issued (no such device) is
+        replaced by a new one, which the answer carries."""
         if member_id is not None:
             check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
-        veil = veil_id or self.deps.clock.new_id("v_")
-        token = new_token(veil)
-        reload = functools.partial(self.deps.store.get_device, veil)
-        device: FirstThenReload[Device | None] | None = None
-        if veil_id is None:
-            # A device id we just made up has no item yet: the first attempt reads nothing.
-            device = FirstThenReload(None, reload)
-        elif member_id is None and not profile:
+        store = self.deps.store
+        stored: Device | None = None
+        if veil_id is not None and member_id is None and not profile and not consent.given:
             # A returning device: its live session, extended in one write, is the common case;
             # otherwise the failed write hands back the device for the first attempt below.
             # (A boot that also writes the profile goes the usual way: one transaction, so
             # that a refused profile changes nothing.)
-            now = self.deps.clock.now()
-            extended, stored = self.deps.store.extend_session(
-                veil, hash_token(token), now, now + self.deps.session_timeout, MAX_TOKENS_PER_SESSION
+            now, token = self.deps.clock.now(), new_token(veil_id)
+            extended, stored = store.extend_session(
+                device_handle(veil_id), hash_token(token), now, now + self.deps.session_timeout, MAX_TOKENS_PER_SESSION
             )
             if extended and stored is not None:
                 continued = self._continue(stored, token)
                 if continued is not None:
                     return continued
-            device = FirstThenReload(stored, reload)
-        return retrying(lambda: self._boot_once(veil, token, member_id, profile, device.get() if device else reload()))
+        elif veil_id is not None:
+            stored = store.get_device(device_handle(veil_id))
+        veil = stored.veil_id if stored is not None else new_veil_id()
+        token = new_token(veil)
+        device = FirstThenReload(stored, functools.partial(store.get_device, device_handle(veil)))
+        return retrying(lambda: self._boot_once(veil, token, member_id, profile, consent, device.get()))
 
     def _continue(self, device: Device, token: str) -> SessionView | None:
         """The rest of a boot whose live session was just extended (R4.1): the same user,
@@ -132,7 +137,7 @@ class Sessions:
         return SessionView(device=device, user=user, token=token)
 
     def _boot_once(
-        self, veil: str, token: str, member_id: str | None, profile: Profile, device: Device | None
+        self, veil: str, token: str, member_id: str | None, profile: Profile, consent: Consent, device: Device | None
     ) -> SessionView:
         now = self.deps.clock.now()
         expires = now + self.deps.session_timeout
@@ -160,9 +165,9 @@ class Sessions:
             draft = self._new_session(veil, device, token_hash, now, member_id)
         already_in = draft.continuing and draft.device.logged_in and draft.device.member_id == member_id
         if member_id is not None and not already_in:
-            self._plan_login(draft, member_id, profile, now, found)
+            self._plan_login(draft, member_id, profile, consent, now, found)
         else:
-            self._plan_profile(draft, profile, now)
+            self._plan_profile(draft, profile, consent, now)
         return self._commit(draft, token)
 
     def _new_session(
@@ -183,9 +188,7 @@ class Sessions:
         else:
             user_expected = user.version if user else None
         if user is not None:
-            user = user.changed(
-                now, visited=True, last_seen_at=now, veil_ids=tuple(dict.fromkeys((*user.veil_ids, veil)))
-            )
+            user = user.changed(now, visited=True, last_seen_at=now, veil_ids=listed_devices(user.veil_ids, veil))
         new_device = Device(
             veil_id=veil,
             session_id=self.deps.clock.new_id("s_"),
@@ -219,13 +222,15 @@ class Sessions:
 
     # login (R5) -------------------------------------------------------------
 
-    def login(self, token: str, member_id: str, member_hash: str | None, profile: Profile) -> SessionView:
+    def login(
+        self, token: str, member_id: str, member_hash: str | None, profile: Profile, consent: Consent = Consent()
+    ) -> SessionView:
         check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
         touched = self.authenticate(token)
-        device = FirstThenReload[Device | None](touched, lambda: self.deps.store.get_device(touched.veil_id))
-        return retrying(lambda: self._login_once(device.get(), member_id, profile))
+        device = FirstThenReload[Device | None](touched, lambda: self.deps.store.get_device(touched.handle))
+        return retrying(lambda: self._login_once(device.get(), member_id, profile, consent))
 
-    def _login_once(self, device: Device | None, member_id: str, profile: Profile) -> SessionView:
+    def _login_once(self, device: Device | None, member_id: str, profile: Profile, consent: Consent) -> SessionView:
         now = self.deps.clock.now()
         if device is None or not device.live(now):
             raise Unauthorized("the session has ended")
@@ -238,10 +243,12 @@ class Sessions:
             user_expected=user.version if user else None,
             continuing=True,
         )
-        self._plan_login(draft, member_id, profile, now, found)
+        self._plan_login(draft, member_id, profile, consent, now, found)
         return self._commit(draft, None)
 
-    def _plan_login(self, draft: _Draft, member_id: str, profile: Profile, now: datetime, found: Found | None) -> None:
+    def _plan_login(
+        self, draft: _Draft, member_id: str, profile: Profile, consent: Consent, now: datetime, found: Found | None
+    ) -> None:
         """R5.1-R5.3: unify into the existing member, convert in place, or switch.
         `found` holds the memberId's claim when it was read with the session's user."""
         store = self.deps.store
@@ -294,11 +301,12 @@ class Sessions:
         target = target.model_copy(
             update={
                 "fields": apply_profile(target, profile, verified=False, now=now),
+                **consent.applied(target),
                 "last_login_at": now,
                 "last_seen_at": now,
                 "visited": True,
                 "updated_at": now,
-                "veil_ids": tuple(dict.fromkeys((*target.veil_ids, draft.device.veil_id))),
+                "veil_ids": listed_devices(target.veil_ids, draft.device.veil_id),
             }
         )
         draft.user, draft.user_expected, draft.user_dirty = target, target_expected, True
@@ -312,15 +320,17 @@ class Sessions:
         )
         draft.extra.append(w.PutLogin(login))
 
-    def _plan_profile(self, draft: _Draft, profile: Profile, now: datetime) -> None:
-        """Customer-typed values are unverified (R1.4) and never beat verified ones (R1.6)."""
+    def _plan_profile(self, draft: _Draft, profile: Profile, consent: Consent, now: datetime) -> None:
+        """Customer-typed values are unverified (R1.4) and never beat verified ones (R1.6);
+        the customer's own consent flags are taken as given."""
         user = draft.user
-        if user is None or not profile:
+        if user is None or not (profile or consent.given):
             return
         fields = apply_profile(user, profile, verified=False, now=now)
-        if fields != user.fields:
+        flags = consent.applied(user)
+        if fields != user.fields or any(getattr(user, k) != v for k, v in flags.items()):
             new_type = type_after_contact(user.type, fields)
-            draft.user = user.model_copy(update={"fields": fields, "type": new_type, "updated_at": now})
+            draft.user = user.model_copy(update={"fields": fields, "type": new_type, "updated_at": now, **flags})
             draft.user_dirty = True
 
     def _commit(self, draft: _Draft, token: str | None) -> SessionView:
@@ -337,11 +347,11 @@ class Sessions:
 
     def authenticate(self, token: str) -> Device:
         """The session of a bearer token, counting the call as activity (R4.1)."""
-        veil = veil_of(token)
-        if veil is None:
+        handle = handle_of(token)
+        if handle is None:
             raise Unauthorized("the session token is not valid")
         now = self.deps.clock.now()
-        device = self.deps.store.touch_device(veil, hash_token(token), iso(now), iso(now + self.deps.session_timeout))
+        device = self.deps.store.touch_device(handle, hash_token(token), iso(now), iso(now + self.deps.session_timeout))
         if device is None:
             raise Unauthorized("the session token is not valid or the session has ended")
         return device
@@ -362,7 +372,7 @@ class Sessions:
         device = self.authenticate(token)
 
         def once() -> SessionView:
-            current = self.deps.store.get_device(device.veil_id)
+            current = self.deps.store.get_device(device.handle)
             assert current is not None
             if current.logged_in:
                 updated = current.model_copy(update={"logged_in": False, "version": current.version + 1})

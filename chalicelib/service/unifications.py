@@ -10,7 +10,7 @@ from datetime import datetime
 from ..domain import writes as w
 from ..domain.contacts import CONTACT_FIELDS
 from ..domain.errors import InvalidRequest, InvalidState, NotFound
-from ..domain.matching import choose_target_member, is_junk
+from ..domain.matching import choose_target_member, is_junk, normalized_blocklist
 from ..domain.merge import decide_fields
 from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User
 from ..domain.rules import require_unification_allowed, why_not_allowed
@@ -57,12 +57,12 @@ class Unifications:
         the value.
         """
         settings = self.deps.settings
+        blocked = normalized_blocklist(settings.contact_blocklist, settings.default_phone_region)
         pairs_of = {
             user.id: [
                 (field, str(value))
                 for field in CONTACT_FIELDS
-                if (value := user.verified_value(field)) is not None
-                and not is_junk(field, str(value), settings.contact_blocklist)
+                if (value := user.verified_value(field)) is not None and not is_junk(field, str(value), blocked)
             ]
             for user in users
         }

@@ -9,7 +9,7 @@ from ..domain import writes as w
 from ..domain.contacts import CONTACT_FIELDS
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.models import Channel, ProfileValue, Trigger, Unification, User, UserType
-from ..domain.profile import apply_profile, contacts_changed, type_after_contact
+from ..domain.profile import Consent, apply_profile, contacts_changed, type_after_contact
 from .deps import Deps
 from .lookup import resolve_user, writable_user
 from .ports import Receipt, receipt_writes
@@ -17,20 +17,7 @@ from .retry import retrying
 from .unifications import ContactIndex, Unifications
 
 Profile = Mapping[str, ProfileValue | None]
-
-
-@dataclass(frozen=True)
-class Consent:
-    unsubscribe_email: bool | None = None
-    unsubscribe_texting: bool | None = None
-
-    def applied(self, user: User) -> dict[str, bool]:
-        changes = {}
-        if self.unsubscribe_email is not None:
-            changes["unsubscribe_email"] = self.unsubscribe_email
-        if self.unsubscribe_texting is not None:
-            changes["unsubscribe_texting"] = self.unsubscribe_texting
-        return changes
+__all__ = ["Consent", "UserWrite", "Users"]
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,9 @@ def member_key(member_id: str) -> Item:
     return {"PK": f"MEMBER#{member_id}", "SK": "#MEMBER"}
 
 
-def device_key(veil_id: str) -> Item:
-    return {"PK": f"VEIL#{veil_id}", "SK": "#DEVICE"}
+def device_key(handle: str) -> Item:
+    """A device by the hash of its veilId (`domain.devices.device_handle`), never the veilId."""
+    return {"PK": f"DEVICE#{handle}", "SK": "#DEVICE"}
 
 
 def external_key(channel: str, external_id: str) -> Item:
@@ -163,7 +164,7 @@ def device_ttl(expires_at: datetime) -> int:
 
 def device_to_item(device: Device) -> Item:
     return {
-        **device_key(device.veil_id),
+        **device_key(device.handle),
         "kind": "device",
         "veilId": device.veil_id,
         "sessionId": device.session_id,

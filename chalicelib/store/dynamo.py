@@ -174,11 +174,11 @@ class DynamoStore:
         items = self._batch_get([codec.member_key(m) for m in member_ids])
         return {str(item["memberId"]): str(item["userId"]) for item in items}
 
-    def get_device(self, veil_id: str) -> Device | None:
-        item = self._get(codec.device_key(veil_id))
+    def get_device(self, handle: str) -> Device | None:
+        item = self._get(codec.device_key(handle))
         return codec.device_from_item(item) if item else None
 
-    def touch_device(self, veil_id: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None:
+    def touch_device(self, handle: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None:
         """Validate a session token and count the call as activity (R4.1), in one write.
 
         None when the token is not one of the device's current session or the
@@ -187,7 +187,7 @@ class DynamoStore:
         try:
             raw = self.client.update_item(
                 TableName=self.table,
-                Key=to_wire(codec.device_key(veil_id)),
+                Key=to_wire(codec.device_key(handle)),
                 UpdateExpression="SET expiresAt = :exp",
                 ConditionExpression="contains(tokenHashes, :h) AND expiresAt > :now",
                 ExpressionAttributeValues=to_wire({":h": token_hash, ":now": now_iso, ":exp": expires_iso}),
@@ -200,7 +200,7 @@ class DynamoStore:
         return codec.device_from_item(from_wire(raw["Attributes"]))
 
     def extend_session(
-        self, veil_id: str, token_hash: str, now: datetime, expires: datetime, max_tokens: int
+        self, handle: str, token_hash: str, now: datetime, expires: datetime, max_tokens: int
     ) -> tuple[bool, Device | None]:
         """A returning device's live session, given one more token and a new expiry in one
         conditional UpdateItem (R4.1). Returns (extended, the device as it now is);
@@ -210,7 +210,7 @@ class DynamoStore:
         try:
             raw = self.client.update_item(
                 TableName=self.table,
-                Key=to_wire(codec.device_key(veil_id)),
+                Key=to_wire(codec.device_key(handle)),
                 UpdateExpression=(
                     "SET tokenHashes = list_append(tokenHashes, :h), expiresAt = :exp, #ttl = :ttl,"
                     " version = version + :one"

@@ -137,7 +137,22 @@ BAD_HASHES = {
     "zeros": "00" * 32,
     "hash-of-another-member": "other",
     "not-hex": "zz" * 32,
+    # issue 10, item 2: non-ASCII text answered 500 (hmac.compare_digest raises on it)
+    "non-ascii": "é" * 64,
+    "non-ascii-short": "ハッシュ",
+    # decided: hex in either case is the hash; anything around it is not
+    "padded-with-spaces": " valid ",
+    "with-a-newline": "valid\n",
 }
+
+
+def hash_for(api: Api, bad: str | None) -> str | None:
+    valid = api.credentials.member_hash("m-taro")
+    if bad == "other":
+        return api.credentials.member_hash("m-other")
+    if bad is not None and "valid" in bad:
+        return bad.replace("valid", valid)
+    return bad
 
 
 @pytest.mark.parametrize("bad", BAD_HASHES.values(), ids=BAD_HASHES.keys())
@@ -147,7 +162,7 @@ def test_r5_4_login_with_a_bad_member_hash_is_refused_and_changes_nothing(
     api.put_member("m-taro", {"name": "Taro Yamada"})
     visitor = api.visit()
     api.chat(visitor)
-    member_hash = api.credentials.member_hash("m-other") if bad == "other" else bad
+    member_hash = hash_for(api, bad)
     body = {"memberId": "m-taro"} | ({} if member_hash is None else {"memberHash": member_hash})
     with table.unchanged(ignore_activity=True):
         refused(api.session(visitor.token, "POST", "/v1/session/login", body), 401, "unauthorized")
@@ -159,7 +174,7 @@ def test_r5_4_boot_with_member_id_and_a_bad_member_hash_is_refused(
     api: Api, table: Table, member_secret: str, bad: str | None
 ) -> None:
     api.put_member("m-taro", {"name": "Taro Yamada"})
-    member_hash = api.credentials.member_hash("m-other") if bad == "other" else bad
+    member_hash = hash_for(api, bad)
     body = {"memberId": "m-taro"} | ({} if member_hash is None else {"memberHash": member_hash})
     with table.unchanged():
         refused(api.call("POST", "/v1/boot", body, headers=api.credentials.plugin_headers), 401, "unauthorized")
@@ -170,6 +185,14 @@ def test_r5_4_a_valid_member_hash_logs_in(api: Api, member_secret: str) -> None:
     visitor = api.visit()
     assert ok(api.login(visitor, "m-taro"))["user"]["id"] == member["id"]
     booted = ok(api.boot(member_id="m-taro"))
+    assert booted["user"]["id"] == member["id"]
+
+
+def test_r5_4_a_member_hash_in_upper_case_is_the_same_hash(api: Api, member_secret: str) -> None:
+    member = api.put_member("m-taro", {"name": "Taro Yamada"})
+    upper = api.credentials.member_hash("m-taro").upper()
+    body = {"memberId": "m-taro", "memberHash": upper}
+    booted = ok(api.call("POST", "/v1/boot", body, api.credentials.plugin_headers))
     assert booted["user"]["id"] == member["id"]
 
 

@@ -169,6 +169,12 @@ BAD_PROFILES = {
     "custom-key-non-ascii": {"好き": "v"},
     "custom-value-a-list": {"tags": ["a", "b"]},
     "custom-value-an-object": {"address": {"city": "Tokyo"}},
+    # near-misses of the fields the service treats specially are mistakes, never custom fields (API.md)
+    "near-miss-Email": {"Email": "a@b.jp"},
+    "near-miss-mobile_number": {"mobile_number": "090-1234-5678"},
+    "near-miss-phone": {"phone": "090-1234-5678"},
+    "near-miss-company": {"company": "ACME"},
+    "near-miss-member_id": {"member_id": "m1"},
 }
 
 

@@ -14,9 +14,7 @@ from .support import Api, Table, Visitor, ok, refused
 
 
 def keyed(api: Api, visitor: Visitor, path: str, body: dict[str, Any], key: str) -> tuple[int, Any]:
-    reply = api.call(
-        "POST", path, body, headers={"Authorization": f"Bearer {visitor.token}", "Idempotency-Key": key}
-    )
+    reply = api.call("POST", path, body, headers={"Authorization": f"Bearer {visitor.token}", "Idempotency-Key": key})
     return reply.status, reply.body
 
 

@@ -25,8 +25,15 @@ def test_r4_1_a_first_boot_starts_an_anonymous_session(api: Api, service: Servic
     assert len(body["sessionToken"]) >= 40, "the token carries at least 256 random bits"
 
 
-def test_r4_1_a_boot_with_a_chosen_veil_id_keeps_it(api: Api) -> None:
-    assert ok(api.boot(veil_id="device-1234"))["veilId"] == "device-1234"
+def test_r4_1_a_veil_id_the_service_never_issued_is_replaced(api: Api, table: Table) -> None:
+    """veilIds are issued by the service (issue 10, item 1): a client-chosen one is replaced."""
+    for chosen in ("a", "device-1234", "v_" + "A" * 32):
+        body = ok(api.boot(veil_id=chosen))
+        assert body["veilId"] != chosen and body["veilId"].startswith("v_")
+        assert len(body["veilId"]) >= 2 + 32, "at least 192 random bits, base64url"
+        assert body["user"]["veilIds"] == [body["veilId"]]
+        again = ok(api.boot(veil_id=body["veilId"]))
+        assert again["veilId"] == body["veilId"] and again["user"]["id"] == body["user"]["id"]
 
 
 def test_r4_1_the_same_device_within_its_session_is_the_same_session_and_user(api: Api, service: Service) -> None:
@@ -178,3 +185,25 @@ def test_r4_3_a_member_returning_with_its_member_id_continues_as_the_member(api:
     service.clock.advance(SESSION_TIMEOUT + 1)
     again = api.visit(veil_id=visitor.veil_id, member_id="m-taro")
     assert again.user_id == member["id"]
+
+
+def test_consent_flags_beside_the_profile_on_boot_and_login_are_applied(api: Api) -> None:
+    """Issue 10, item 6: they answered 200 and stayed false. R3.7: a merge keeps them."""
+    booted = ok(api.call("POST", "/v1/boot", {"unsubscribeEmail": True}, api.credentials.plugin_headers))
+    assert booted["user"]["unsubscribeEmail"] is True and booted["user"]["unsubscribeTexting"] is False
+    again = ok(
+        api.call(
+            "POST", "/v1/boot", {"veilId": booted["veilId"], "unsubscribeTexting": True}, api.credentials.plugin_headers
+        )
+    )
+    assert again["user"]["id"] == booted["user"]["id"]
+    assert (again["user"]["unsubscribeEmail"], again["user"]["unsubscribeTexting"]) == (True, True)
+    api.put_member("m-consent", {"name": "Taro"})
+    login = api.session(again["sessionToken"], "POST", "/v1/session/login", {"memberId": "m-consent"})
+    member = ok(login)["user"]
+    assert (member["unsubscribeEmail"], member["unsubscribeTexting"]) == (True, True), "R3.7: never weakens"
+    fresh = ok(api.boot())
+    login = api.session(
+        fresh["sessionToken"], "POST", "/v1/session/login", {"memberId": "m-new-consent", "unsubscribeEmail": True}
+    )
+    assert ok(login)["user"]["unsubscribeEmail"] is True

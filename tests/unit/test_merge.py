@@ -264,7 +264,7 @@ def test_plan_unification_updates_the_member() -> None:
     assert merged.moving_sources == ("older-source", "lead-7")
     assert merged.version == 6
     assert merged.updated_at == NOW
-    assert merged.veil_ids == ("veil-shared", "veil-m", "veil-a")
+    assert merged.veil_ids == ("veil-m", "veil-a", "veil-shared"), "the source's devices are the newest"
     assert merged.profile == {"name": "Taro", "email": "c@example.com"}
 
 

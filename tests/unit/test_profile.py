@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from unit_factories import NOW, T0, anonymous, fv, lead, member
 
+from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.models import FieldValue, ProfileValue, User, UserType
 from chalicelib.domain.profile import apply_profile, contacts_changed, type_after_contact, validate_profile
 
@@ -222,3 +223,40 @@ def test_customer_typed_contact_on_anonymous_makes_a_lead_but_no_match_trigger()
     after = apply_profile(user, validate_profile({"mobileNumber": "090-1234-5678"}, "JP"), verified=False, now=NOW)
     assert type_after_contact(user.type, after) is UserType.LEAD
     assert contacts_changed(user, after) == []
+
+
+NEAR_MISS_CASES = [
+    ("Email", "email"),
+    ("EMAIL", "email"),
+    ("mail", "email"),
+    ("e_mail", "email"),
+    ("email_address", "email"),
+    ("mobile_number", "mobileNumber"),
+    ("MobileNumber", "mobileNumber"),
+    ("mobile", "mobileNumber"),
+    ("phone", "mobileNumber"),
+    ("phone_number", "mobileNumber"),
+    ("Tel", "mobileNumber"),
+    ("company", "companyName"),
+    ("company_name", "companyName"),
+    ("Name", "name"),
+    ("NAME", "name"),
+]
+
+
+@pytest.mark.parametrize(("key", "meant"), NEAR_MISS_CASES, ids=[k for k, _ in NEAR_MISS_CASES])
+def test_a_near_miss_of_a_standard_field_is_refused_naming_the_field(key: str, meant: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        validate_profile({key: "a@b.jp"}, "JP")
+    assert repr(meant) in refused.value.message
+
+
+@pytest.mark.parametrize("key", ["member_id", "MemberID", "Type", "verified_fields", "unified_into"])
+def test_read_only_names_are_never_profile_keys_in_any_spelling(key: str) -> None:
+    with pytest.raises(InvalidRequest):
+        validate_profile({key: "x"}, "JP")
+
+
+@pytest.mark.parametrize("key", ["tier", "nickname", "emailOptIn", "phone2", "company_size", "first_name"])
+def test_custom_keys_that_only_look_alike_are_custom_fields(key: str) -> None:
+    assert validate_profile({key: "x"}, "JP") == {key: "x"}

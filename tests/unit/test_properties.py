@@ -35,6 +35,7 @@ def users(
     user_type: st.SearchStrategy[UserType] = st.sampled_from(UserType),
     user_id: st.SearchStrategy[str] = st.sampled_from(["u-1", "u-2", "u-3"]),
     unified: st.SearchStrategy[bool] = st.booleans(),
+    channel: st.SearchStrategy[Channel] = st.sampled_from(Channel),
 ) -> User:
     kind = draw(user_type)
     uid = draw(user_id)
@@ -42,7 +43,7 @@ def users(
     return User(
         id=uid,
         type=kind,
-        channel=draw(st.sampled_from(Channel)),
+        channel=draw(channel),
         member_id=f"mid-{uid}" if kind is UserType.MEMBER else None,
         fields=draw(field_maps),
         veil_ids=tuple(draw(st.lists(st.sampled_from(["v1", "v2", "v3"]), max_size=3, unique=True))),
@@ -56,11 +57,13 @@ def users(
     )
 
 
-# A pair R2 allows: an un-unified anonymous user or lead and a distinct un-unified member.
+# A pair R2 allows: an un-unified anonymous user or lead and a distinct un-unified member
+# (not a messenger lead, which also needs verified contact info, R8.1).
 sources = users(
     user_type=st.sampled_from([UserType.ANONYMOUS, UserType.LEAD]),
     user_id=st.just("src"),
     unified=st.just(False),
+    channel=st.sampled_from([Channel.WEB, Channel.CSV, Channel.API]),
 )
 targets = users(user_type=st.just(UserType.MEMBER), user_id=st.just("tgt"), unified=st.just(False))
 
@@ -123,6 +126,10 @@ def test_r2_holds_for_every_pair(source: User, target: User) -> None:
         and not target.is_unified
         and source.type in (UserType.ANONYMOUS, UserType.LEAD)
         and target.type is UserType.MEMBER
+        and (
+            source.channel not in (Channel.LINE, Channel.INSTAGRAM)
+            or any(source.verified_value(f) for f in ("mobileNumber", "email"))
+        )
     )
     assert allowed is expected
     if allowed:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from unit_factories import make_user
+from unit_factories import fv, make_user
 
 from chalicelib.domain.errors import UnificationNotAllowed
-from chalicelib.domain.models import User, UserType
+from chalicelib.domain.models import Channel, User, UserType
 from chalicelib.domain.rules import (
     ALLOWED_UNIFICATIONS,
     is_unification_allowed,
@@ -117,3 +117,16 @@ def test_require_unification_allowed_raises_for_unified_and_self(source: User, t
 def test_is_unified_property_follows_unified_into() -> None:
     assert make_user("x", L).is_unified is False
     assert _unified("x", L).is_unified is True
+
+
+@pytest.mark.parametrize("channel", [Channel.LINE, Channel.INSTAGRAM], ids=["R8.1-line", "R8.1-instagram"])
+def test_a_messenger_lead_without_verified_contact_info_cannot_be_unified(channel: Channel) -> None:
+    """Issue 10, item 9: R8.1 says such a lead can be unified only once a manager adds contact info."""
+    target = make_user("tgt", M)
+    bare = make_user("src", L, channel=channel)
+    typed = make_user("src", L, channel=channel, fields={"email": fv("a@example.com", verified=False)})
+    added = make_user("src", L, channel=channel, fields={"mobileNumber": fv("+819012345678", verified=True)})
+    for source in (bare, typed):
+        reason = why_not_allowed(source, target)
+        assert reason is not None and "R8.1" in reason and channel.value in reason
+    assert why_not_allowed(added, target) is None

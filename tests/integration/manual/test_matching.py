@@ -135,6 +135,19 @@ def test_a_value_shared_by_more_members_than_the_cap_never_matches(
         assert candidate is None, f"a value shared by {holders} members matched: {candidate}"
 
 
+@pytest.mark.parametrize(
+    "entry", ["090-2222-3333", "+81 90 2222 3333", "09022223333", "Front.Desk@Example.com "], ids=str
+)
+def test_a_blocklist_entry_matches_in_any_notation(mapi: ManualApi, manual_service: ManualService, entry: str) -> None:
+    """Issue 10, item 7: an entry in local format was compared to E.164 values unnormalized."""
+    manual_service.configure(CONTACT_BLOCKLIST=entry)
+    field, value = ("email", "front.desk@example.com") if "@" in entry else ("mobileNumber", "+819022223333")
+    mapi.member("m-listed", {"name": "Member", field: value})
+    assert mapi.create_lead({"name": "Lead", field: value})["unificationCandidate"] is None
+    visitor, _ = mapi.web_lead("Web Lead")
+    assert mapi.edit(visitor.user_id, {field: value})["unificationCandidate"] is None
+
+
 def test_the_cap_is_configurable(mapi: ManualApi, manual_service: ManualService) -> None:
     manual_service.configure(MAX_CONTACT_MATCHES="1")
     _, _, e164 = jp_mobile()

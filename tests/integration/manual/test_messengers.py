@@ -110,3 +110,19 @@ def test_a_messenger_lead_unifies_at_once_after_a_manager_adds_contact_info(
     assert [m["text"] for m in messages] == ["hello", "after the unification"]
     assert messages[0]["personId"] == lead_id and messages[0]["personName"] == label, "R3.4: authors keep names"
     assert mapi.user(lead_id)["user"]["id"] == member["id"]
+
+
+@pytest.mark.parametrize("channel", CHANNELS, ids=[f"R8.1-{c}" for c in CHANNELS])
+def test_a_messenger_lead_is_proposed_only_once_a_manager_added_contact_info(
+    mapi: ManualApi, manual_service: ManualService, channel: str
+) -> None:
+    """Issue 10, item 9: a direct proposal plus approval unified a LINE lead without contact info."""
+    member = mapi.member("m-msg", {"name": "Member", "mobileNumber": jp_mobile()[2]})
+    lead = mapi.messenger(channel, "ext-bare", "hello")["user"]
+    with manual_service.table.unchanged():
+        error = refused(mapi.propose(lead["id"], member["id"]), 409, "unification_not_allowed")
+    assert "R8.1" in error["message"] and "contact" in error["message"]
+    mapi.edit(lead["id"], {"email": "lead@example.com"})
+    proposal = ok(mapi.propose(lead["id"], member["id"]), 201)["unification"]
+    approved = ok(mapi.approve(proposal["id"]))["unification"]
+    assert approved["status"] in ("running", "completed"), "then immediately (R7.3)"
