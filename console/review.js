@@ -82,15 +82,19 @@ export function movesLine(u) {
 
 export function progressBar(u) {
   const p = u.progress || { chats: { moved: 0, total: 0 }, events: { moved: 0, total: 0 } };
+  // A total is null until the history is counted (R10): the bar is indeterminate until then.
+  const counted = p.chats.total !== null && p.events.total !== null;
   const moved = p.chats.moved + p.events.moved;
-  const total = p.chats.total + p.events.total;
+  const total = counted ? p.chats.total + p.events.total : 0;
   const attrs = { class: "progress", "aria-label": "History moved" };
   const bar = total > 0 ? h("progress", { ...attrs, max: total, value: moved }) : h("progress", attrs);
   const words =
-    total > 0
+    counted && total > 0
       ? `${plural(p.chats.moved, "chat", "chats")} of ${p.chats.total}, ` +
         `${plural(p.events.moved, "event", "events")} of ${p.events.total} moved`
-      : "counting the history…";
+      : counted
+        ? "nothing to move"
+        : "counting the history…";
   return h("span", { class: "progress-line" }, bar, " ", h("span", { class: "progress-words" }, words));
 }
 
