@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	@sh tests/browser/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -9,19 +9,19 @@ Steps (no AWS credentials; offline once the wheels are cached):
 2. Download those requirements as Lambda wheels (Linux x86_64, CPython
    3.11) into `dist/.cache/wheels/<hash of requirements.txt>/`, once.
 3. Stage a clean copy of the Chalice project in `<out>/build/` (app.py,
-   chalicelib/, .chalice/config.json), the wheels unpacked into its
-   `vendor/` (without phonenumbers' unused data), which Chalice copies into
-   the bundle as is.
-4. Render `<out>/<stage>/merge-template.json`: the DynamoDB table from
-   `chalicelib.store.schema.table_definition` (the schema the local stack
-   uses), the stream's event source mapping with its failure queue, log
-   groups, and IAM limited to this table, its stream and its queue.
+   chalicelib/ without its local stack `chalicelib/local/`,
+   .chalice/config.json), the wheels unpacked into its `vendor/` (without
+   phonenumbers' unused data), which Chalice copies into the bundle as is.
+4. Render `<out>/<stage>/merge-template.json` (infra/template.py: the table,
+   the stream mapping, queues, key, IAM, API settings; infra/observability.py:
+   alarms and dashboard; infra/stages.py: per-stage limits).
 5. `chalice package --merge-template` writes `<out>/<stage>/sam.json` and
-   `<out>/<stage>/deployment.zip`.
+   `<out>/<stage>/deployment.zip`, and the bundle is checked (nothing Lambda
+   provides, no local-only code).
 
-Functions are discovered from the Chalice app itself (routes, every
-`@app.lambda_function`, every `@app.schedule`), so a new scheduled handler
-gets its log group, role and table name without touching this file.
+Functions are discovered from the Chalice app itself (infra/functions.py), so
+a new scheduled handler gets its log group, role, alarms and limits without
+touching infra/.
 """
 
 from __future__ import annotations
@@ -47,8 +47,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES  # noqa: E402
-from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition  # noqa: E402
+from infra.functions import Function, functions_of, schedule_expression  # noqa: E402
+from infra.template import load_app, merge_template, refuse_plain_secrets, stage_environment  # noqa: E402
+
+__all__ = [
+    "Function",
+    "functions_of",
+    "load_app",
+    "merge_template",
+    "refuse_plain_secrets",
+    "schedule_expression",
+    "stage_environment",
+]
 
 DEFAULT_OUT = ROOT / "dist"
 DEFAULT_CACHE = ROOT / "dist" / ".cache"
@@ -85,55 +95,8 @@ LAMBDA_MARKERS = {
     "platform_python_implementation": "CPython",
     "extra": "",
 }
-
-TABLE = "UnificationTable"
-QUEUE = "StreamFailureQueue"
-ALARM = "StreamFailureAlarm"
-MAPPING = "StreamConsumerEventSourceMapping"
-STREAM_ROLE = "StreamConsumerRole"
-DEFAULT_ROLE = "DefaultRole"  # Chalice's shared role: the API handler and the scheduled handlers
-STREAM_CONSUMER = "stream_consumer"  # the `@app.lambda_function` wired to the table's stream
-
-LOG_RETENTION_DAYS = 30
-FAILURE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: time to look at what failed
-# Bounded retries: a poison record is retried a few times (bisected down to itself),
-# then reported to the queue and skipped instead of blocking its shard for 24 hours.
-STREAM_MAPPING = {
-    "StartingPosition": "TRIM_HORIZON",
-    "BatchSize": 100,
-    "MaximumBatchingWindowInSeconds": 1,
-    "FunctionResponseTypes": ["ReportBatchItemFailures"],
-    "BisectBatchOnFunctionError": True,
-    "MaximumRetryAttempts": 5,
-    "MaximumRecordAgeInSeconds": 6 * 3600,
-}
-
-TABLE_ACTIONS = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-]  # TransactWriteItems is authorized through these; no Scan: no request path scans (DESIGN.md)
-STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
-
-
-@dataclass(frozen=True)
-class Function:
-    """One Lambda function of the app, as Chalice names it in the template."""
-
-    name: str  # Chalice's name: "api_handler", "stream_consumer", "finish_unifications", ...
-    logical_id: str  # CloudFormation resource: "APIHandler", "StreamConsumer", ...
-    function_name: str  # the deployed name, as `chalice deploy` would name it
-    kind: str  # "api", "lambda" or "schedule"
-    schedule: str | None = None
-
-    @property
-    def log_group(self) -> str:
-        return f"{self.logical_id}LogGroup"
+# Code that only the local stack, the tests or the bench run: never in the bundle.
+LOCAL_ONLY = ("chalicelib/local/",)
 
 
 @dataclass(frozen=True)
@@ -189,283 +152,12 @@ def write_requirements(path: Path) -> Path:
     return path
 
 
-# the app's functions -----------------------------------------------------------------------
-
-
-def load_app() -> Any:
-    """The Chalice app object (`import app` needs no AWS and no variables)."""
-    import app as module
-
-    return module.app
-
-
-def schedule_expression(expression: Any) -> str:
-    return str(expression.to_string()) if hasattr(expression, "to_string") else str(expression)
-
-
-def functions_of(app: Any, stage: str) -> list[Function]:
-    from chalice.app import ScheduledEventConfig
-    from chalice.utils import to_cfn_resource_name
-
-    prefix = f"{app.app_name}-{stage}"
-    found: list[Function] = []
-    if app.routes:
-        found.append(Function("api_handler", "APIHandler", prefix, "api"))
-    for function in app.pure_lambda_functions:
-        found.append(
-            Function(function.name, to_cfn_resource_name(function.name), f"{prefix}-{function.name}", "lambda")
-        )
-    for source in app.event_sources:
-        is_schedule = isinstance(source, ScheduledEventConfig)
-        schedule = schedule_expression(source.schedule_expression) if is_schedule else None
-        kind = "schedule" if is_schedule else type(source).__name__
-        found.append(
-            Function(source.name, to_cfn_resource_name(source.name), f"{prefix}-{source.name}", kind, schedule)
-        )
-    for function in found:
-        if len(function.function_name) > 64:
-            raise SystemExit(f"Lambda function name too long (64 max): {function.function_name}")
-    if STREAM_CONSUMER not in {f.name for f in found if f.kind == "lambda"}:
-        raise SystemExit(f"app.py has no @app.lambda_function(name={STREAM_CONSUMER!r}) to wire to the stream")
-    return found
-
-
 # stage settings ------------------------------------------------------------------------------
 
 
 def chalice_config(project: Path = ROOT) -> dict[str, Any]:
     config: dict[str, Any] = json.loads((project / ".chalice" / "config.json").read_text())
     return config
-
-
-def stage_environment(config: dict[str, Any], stage: str) -> dict[str, str]:
-    """The stage's environment variables as Chalice merges them (top level, then stage)."""
-    if stage not in config.get("stages", {}):
-        raise SystemExit(f"unknown stage {stage!r}; .chalice/config.json has: {', '.join(config.get('stages', {}))}")
-    return {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
-
-
-def refuse_plain_secrets(config: dict[str, Any]) -> None:
-    """Credentials come from SSM on AWS; a plain value in config.json would land in the template."""
-    scopes = [config, *config.get("stages", {}).values()]
-    scopes += [f for scope in list(scopes) for f in scope.get("lambda_functions", {}).values()]
-    for scope in scopes:
-        leaked = sorted(set(scope.get("environment_variables", {})) & set(SECRET_NAMES))
-        if leaked:
-            raise SystemExit(f".chalice/config.json sets {', '.join(leaked)}: keep them in SSM ({PATH_VARIABLE})")
-
-
-# the merge template --------------------------------------------------------------------------
-
-
-def table_resource(table_name: str) -> dict[str, Any]:
-    """AWS::DynamoDB::Table from the CreateTable arguments the local stack uses, plus PITR and TTL."""
-    definition = dict(table_definition(table_name))
-    properties: dict[str, Any] = {}
-    for key in (
-        "TableName",
-        "BillingMode",
-        "AttributeDefinitions",
-        "KeySchema",
-        "GlobalSecondaryIndexes",
-        "LocalSecondaryIndexes",
-        "ProvisionedThroughput",
-        "TableClass",
-        "DeletionProtectionEnabled",
-        "Tags",
-    ):
-        if key in definition:
-            properties[key] = definition.pop(key)
-    stream = definition.pop("StreamSpecification", None)
-    if stream and stream.get("StreamEnabled"):
-        properties["StreamSpecification"] = {"StreamViewType": stream["StreamViewType"]}
-    if "SSESpecification" in definition:
-        sse = definition.pop("SSESpecification")
-        properties["SSESpecification"] = {
-            k: v for k, v in sse.items() if k in {"SSEEnabled", "SSEType", "KMSMasterKeyId"}
-        }
-    if definition:
-        raise SystemExit(f"table_definition() has keys infra/build.py cannot render yet: {sorted(definition)}")
-    properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
-    properties["TimeToLiveSpecification"] = {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
-    properties.setdefault("DeletionProtectionEnabled", True)
-    # The data outlives the stack: deleting or replacing the stack leaves the table.
-    return {
-        "Type": "AWS::DynamoDB::Table",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": properties,
-    }
-
-
-def _arn(resource: str, attribute: str = "Arn") -> dict[str, Any]:
-    return {"Fn::GetAtt": [resource, attribute]}
-
-
-def _policy(name: str, functions: list[Function], ssm_path: str, stream: bool) -> dict[str, Any]:
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [_arn(f.log_group) for f in functions],
-        },
-        {
-            "Sid": "UseTable",
-            "Effect": "Allow",
-            "Action": TABLE_ACTIONS,
-            "Resource": [_arn(TABLE), {"Fn::Sub": f"${{{TABLE}.Arn}}/index/*"}],
-        },
-        {
-            "Sid": "ReadSecrets",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameters"],
-            "Resource": {
-                "Fn::Sub": f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{ssm_path}*"
-            },
-        },
-    ]
-    if stream:
-        statements += [
-            {"Sid": "ReadStream", "Effect": "Allow", "Action": STREAM_ACTIONS, "Resource": _arn(TABLE, "StreamArn")},
-            {
-                "Sid": "ListStreams",
-                "Effect": "Allow",
-                "Action": ["dynamodb:ListStreams"],
-                "Resource": {"Fn::Sub": f"${{{TABLE}.Arn}}/stream/*"},
-            },
-            {"Sid": "ReportFailures", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": _arn(QUEUE)},
-        ]
-    return {"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
-
-
-def _lambda_trust() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-
-
-# API Gateway's own answers (unknown route, body too large, throttling, ...) in the
-# contract's error shape: {"error": {"code", "message"}}.
-GATEWAY_RESPONSES = {
-    "MissingRouteResponse": ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found", "no such route"),
-    "TooLargeResponse": ("REQUEST_TOO_LARGE", "413", "payload_too_large", "$context.error.messageString"),
-    "Default4xxResponse": ("DEFAULT_4XX", None, "invalid_request", "$context.error.messageString"),
-    "Default5xxResponse": ("DEFAULT_5XX", None, "unavailable", "$context.error.messageString"),
-}
-
-
-def gateway_responses() -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    for logical_id, (response_type, status, code, message) in GATEWAY_RESPONSES.items():
-        body = json.dumps({"error": {"code": code, "message": message}})
-        properties: dict[str, Any] = {
-            "RestApiId": {"Ref": "RestAPI"},
-            "ResponseType": response_type,
-            "ResponseTemplates": {"application/json": body},
-        }
-        if status is not None:
-            properties["StatusCode"] = status
-        resources[logical_id] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": properties}
-    return resources
-
-
-def merge_template(app: Any, config: dict[str, Any], stage: str) -> dict[str, Any]:
-    """What `chalice package --merge-template` lays over Chalice's own template."""
-    refuse_plain_secrets(config)
-    env = stage_environment(config, stage)
-    raw_path = env.get(PATH_VARIABLE, "")
-    if not raw_path.strip():
-        raise SystemExit(f"stage {stage!r} sets no {PATH_VARIABLE} in .chalice/config.json")
-    ssm_path = "/" + raw_path.strip().strip("/") + "/"
-    functions = functions_of(app, stage)
-    consumer = [f for f in functions if f.name == STREAM_CONSUMER]
-    others = [f for f in functions if f.name != STREAM_CONSUMER]
-
-    resources: dict[str, Any] = {
-        TABLE: table_resource(env.get("TABLE_NAME") or f"{app.app_name}-{stage}"),
-        QUEUE: {
-            "Type": "AWS::SQS::Queue",
-            "DeletionPolicy": "Delete",  # it holds pointers into the stream (24 h), not data
-            "UpdateReplacePolicy": "Delete",
-            "Properties": {"MessageRetentionPeriod": FAILURE_RETENTION_SECONDS, "SqsManagedSseEnabled": True},
-        },
-        ALARM: {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmDescription": "Stream records the consumer gave up on: replay within 24 h (infra/README.md)",
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateNumberOfMessagesVisible",
-                "Dimensions": [{"Name": "QueueName", "Value": _arn(QUEUE, "QueueName")}],
-                "Statistic": "Maximum",
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": 0,
-                "ComparisonOperator": "GreaterThanThreshold",
-                "TreatMissingData": "notBreaching",
-                "AlarmActions": {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
-            },
-        },
-        MAPPING: {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "DependsOn": [STREAM_ROLE],  # the role must allow reading the stream before the mapping is created
-            "Properties": {
-                "EventSourceArn": _arn(TABLE, "StreamArn"),
-                "FunctionName": {"Ref": consumer[0].logical_id},
-                "Enabled": True,
-                **STREAM_MAPPING,
-                "DestinationConfig": {"OnFailure": {"Destination": _arn(QUEUE)}},
-            },
-        },
-        STREAM_ROLE: {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": _lambda_trust(),
-                "Policies": [_policy("StreamConsumerPolicy", consumer, ssm_path, stream=True)],
-            },
-        },
-        DEFAULT_ROLE: {"Properties": {"Policies": [_policy("DefaultRolePolicy", others, ssm_path, stream=False)]}},
-    }
-    resources.update(gateway_responses())
-    for function in functions:
-        resources[function.log_group] = {
-            "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": "Delete",
-            "UpdateReplacePolicy": "Delete",
-            "Properties": {
-                "LogGroupName": f"/aws/lambda/{function.function_name}",
-                "RetentionInDays": LOG_RETENTION_DAYS,
-            },
-        }
-        properties: dict[str, Any] = {
-            "FunctionName": function.function_name,
-            "Environment": {"Variables": {"TABLE_NAME": {"Ref": TABLE}}},
-        }
-        if function.name == STREAM_CONSUMER:
-            properties["Role"] = _arn(STREAM_ROLE)
-        resources[function.logical_id] = {"DependsOn": [function.log_group], "Properties": properties}
-
-    return {
-        "Description": f"{app.app_name} ({stage}): API, stream consumer, schedules and their DynamoDB table",
-        "Parameters": {
-            "AlarmTopicArn": {
-                "Type": "String",
-                "Default": "",
-                "Description": "SNS topic told when stream records land in the failure queue (empty: none)",
-            }
-        },
-        "Conditions": {"HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}},
-        "Resources": resources,
-        "Outputs": {
-            "TableName": {"Value": {"Ref": TABLE}},
-            "TableStreamArn": {"Value": _arn(TABLE, "StreamArn")},
-            "StreamFailureQueueUrl": {"Value": {"Ref": QUEUE}},
-            "SecretsParameterPath": {"Value": ssm_path},
-        },
-    }
 
 
 # chalice package ----------------------------------------------------------------------------
@@ -518,16 +210,47 @@ def install_wheels(house: Path, target: Path) -> None:
 
 
 def stage_project(build_dir: Path, house: Path) -> Path:
-    """A clean copy of the Chalice project, its dependencies in `vendor/` (so Chalice runs no pip)."""
+    """A clean copy of the Chalice project, its dependencies in `vendor/` (so Chalice runs no pip).
+
+    The local stack (`chalicelib/local/`: moto patches, the stream pump, the
+    demo server) and the bench stay out: Lambda never runs them (issue 13.5).
+    The files the API serves (the SDK, the console) go in at the place
+    `chalicelib/api/static.py` reads them from.
+    """
     if build_dir.exists():
         shutil.rmtree(build_dir)
     (build_dir / ".chalice").mkdir(parents=True)
     shutil.copy2(ROOT / "app.py", build_dir / "app.py")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    cache = shutil.ignore_patterns("__pycache__", "*.pyc")
+    local = {ROOT / p.rstrip("/") for p in LOCAL_ONLY}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return set(cache(directory, names)) | {n for n in names if Path(directory, n) in local}
+
     shutil.copytree(ROOT / "chalicelib", build_dir / "chalicelib", ignore=ignore)
     shutil.copy2(ROOT / ".chalice" / "config.json", build_dir / ".chalice" / "config.json")
     install_wheels(house, build_dir / "vendor")
+    for relative in served_files():  # vendor/ lands at the bundle's root: beside app.py, as in the repository
+        destination = build_dir / "vendor" / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, destination)
     return build_dir
+
+
+def served_files(root: Path = ROOT) -> list[str]:
+    """What `chalicelib/api/static.py` serves beside the API (the browser SDK, the console), as paths
+    in the repository; only those files (not the SDK's README or type declarations, not the demo shop)."""
+    from chalicelib.api import static
+
+    found = [static.SDK_PATH] if (root / static.SDK_PATH).is_file() else []
+    console = root / static.CONSOLE_DIR
+    if console.is_dir():
+        found += sorted(
+            f"{static.CONSOLE_DIR}/{p.name}"
+            for p in console.iterdir()
+            if p.is_file() and static.CONSOLE_FILE.fullmatch(p.name)
+        )
+    return found
 
 
 def isolated_env(region: str | None) -> dict[str, str]:
@@ -545,7 +268,7 @@ def isolated_env(region: str | None) -> dict[str, str]:
 
 
 def check_bundle(bundle: Path) -> None:
-    """Refuse a bundle carrying what the Lambda runtime provides, or data this build cuts."""
+    """Refuse a bundle carrying what the Lambda runtime provides, data this build cuts, or local-only code."""
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
     tops = {name.split("/", 1)[0] for name in names}
@@ -554,6 +277,9 @@ def check_bundle(bundle: Path) -> None:
         raise SystemExit(f"the bundle carries what Lambda provides: {provided}")
     if any(name.startswith(PRUNED) for name in names):
         raise SystemExit("the bundle carries phonenumbers data this build leaves out")
+    local = sorted({n for n in names if n.startswith(LOCAL_ONLY) or n.split("/", 1)[0] in {"bench", "tests"}})
+    if local:
+        raise SystemExit(f"the bundle carries local-only code: {local[:5]}")
 
 
 def package(stage: str, out: Path = DEFAULT_OUT, cache: Path = DEFAULT_CACHE, region: str | None = None) -> Build:

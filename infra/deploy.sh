@@ -13,6 +13,7 @@ export AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION"
 [[ -f "$TEMPLATE" ]] || { echo "missing $TEMPLATE: run make package STAGE=$STAGE" >&2; exit 2; }
 
 # The credentials live in SSM (SecureString); the functions read them at cold start.
+# (ACCESS_SECRET_PREVIOUS and MEMBER_HASH_SECRET_PREVIOUS exist only during a rotation.)
 SSM_PATH="/unification/$STAGE/"
 missing=$(aws ssm get-parameters --names "${SSM_PATH}ACCESS_KEY" "${SSM_PATH}ACCESS_SECRET" \
   "${SSM_PATH}PLUGIN_KEY" "${SSM_PATH}MEMBER_HASH_SECRET" --query 'InvalidParameters' --output text)
@@ -23,6 +24,26 @@ if [[ -n "$missing" && "$missing" != "None" ]]; then
 fi
 
 ACCOUNT=$(aws sts get-caller-identity --query Account --output text)
+
+# API Gateway writes the stage's access log through one role per account and region
+# (an account setting, not a stack's): set it up once if nothing is set yet.
+if [[ "$(aws apigateway get-account --query cloudwatchRoleArn --output text)" =~ ^(None|)$ ]]; then
+  LOG_ROLE=unification-apigateway-cloudwatch
+  if ! aws iam get-role --role-name "$LOG_ROLE" >/dev/null 2>&1; then
+    echo "creating IAM role $LOG_ROLE (API Gateway's access to CloudWatch Logs, once per account)"
+    aws iam create-role --role-name "$LOG_ROLE" --assume-role-policy-document \
+      '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},"Action":"sts:AssumeRole"}]}' >/dev/null
+    aws iam attach-role-policy --role-name "$LOG_ROLE" \
+      --policy-arn arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs
+  fi
+  LOG_ROLE_ARN=$(aws iam get-role --role-name "$LOG_ROLE" --query Role.Arn --output text)
+  for attempt in 1 2 3 4 5 6; do  # a new role takes a few seconds to be usable
+    aws apigateway update-account --patch-operations "op=replace,path=/cloudwatchRoleArn,value=$LOG_ROLE_ARN" \
+      >/dev/null 2>&1 && break
+    [[ $attempt == 6 ]] && { echo "could not set API Gateway's CloudWatch role $LOG_ROLE_ARN" >&2; exit 2; }
+    sleep 10
+  done
+fi
 BUCKET="${ARTIFACT_BUCKET:-unification-artifacts-$ACCOUNT-$REGION}"
 if ! aws s3api head-bucket --bucket "$BUCKET" 2>/dev/null; then
   echo "creating artifact bucket $BUCKET"
@@ -37,3 +58,6 @@ aws cloudformation deploy --template-file "$PACKAGED" --stack-name "$STACK" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
   --parameter-overrides "AlarmTopicArn=${ALARM_TOPIC_ARN:-}" --tags app=unification "stage=$STAGE"
 aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].Outputs' --output table
+DASHBOARD=$(aws cloudformation describe-stacks --stack-name "$STACK" \
+  --query "Stacks[0].Outputs[?OutputKey=='DashboardName'].OutputValue" --output text)
+echo "dashboard: https://$REGION.console.aws.amazon.com/cloudwatch/home?region=$REGION#dashboards:name=$DASHBOARD"

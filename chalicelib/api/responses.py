@@ -81,16 +81,29 @@ class FieldDecision(Out):
     field: str
     winner: Literal["source", "target"]
     rule: Literal["has_value", "verified", "member", "recent"]
+    sourceValue: ProfileValue | None = Field(description="the source's value (null: none)")
+    sourceVerified: bool
+    targetValue: ProfileValue | None = Field(description="the member's value (null: none)")
+    targetVerified: bool
+    value: ProfileValue | None = Field(description="the member's value after the unification")
 
 
 class Moved(Out):
     moved: int = Field(ge=0)
-    total: int = Field(ge=0)
+    total: int | None = Field(ge=0, description="what the source held when it was unified; null until then (R10)")
 
 
 class Progress(Out):
     chats: Moved
     events: Moved
+
+
+class Moves(Out):
+    """While pending or deferred, what the source holds now; afterwards, what it held."""
+
+    chats: int = Field(ge=0)
+    events: int = Field(ge=0)
+    deliveries: int = Field(ge=0)
 
 
 class Unification(Out):
@@ -103,6 +116,13 @@ class Unification(Out):
     matchedOn: list[str]
     fieldDecisions: list[FieldDecision] = Field(description="a preview while pending_approval or deferred (R3.6)")
     progress: Progress
+    moves: Moves
+    waitingFor: Literal["approval", "member_login"] | None
+    whenApproved: Literal["immediately", "at_member_login"] | None = Field(
+        description="while pending_approval: approval runs it at once, or at the member's next login (R7.3)"
+    )
+    sourceDisplayName: str | None
+    targetDisplayName: str | None
     reason: str | None
     createdAt: Timestamp
     approvedAt: Timestamp | None

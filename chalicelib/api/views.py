@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.models import Delivery, Device, Event, Unification, User
+from ..domain.models import Delivery, Device, Event, FieldDecision, Status, Unification, User
 from ..domain.timefmt import iso, iso_or_none
 from ..service.history import ChatView, MessageView
 
@@ -38,8 +38,24 @@ def customer_user_json(user: User, own_veil_id: str) -> dict[str, Any]:
     return {**user_json(user), "veilIds": [own_veil_id] if own_veil_id in user.veil_ids else []}
 
 
+def decision_json(d: FieldDecision) -> dict[str, Any]:
+    return {
+        "field": d.field,
+        "winner": d.winner,
+        "rule": d.rule.value,
+        "sourceValue": d.source_value,
+        "sourceVerified": d.source_verified,
+        "targetValue": d.target_value,
+        "targetVerified": d.target_verified,
+        "value": d.value,
+    }
+
+
 def unification_json(u: Unification) -> dict[str, Any]:
     p = u.progress
+    when_approved = None
+    if u.status is Status.PENDING_APPROVAL and u.source_visited is not None:
+        when_approved = "at_member_login" if u.source_visited else "immediately"
     return {
         "id": u.id,
         "sourceUserId": u.source_user_id,
@@ -48,11 +64,16 @@ def unification_json(u: Unification) -> dict[str, Any]:
         "trigger": u.trigger.value,
         "status": u.status.value,
         "matchedOn": list(u.matched_on),
-        "fieldDecisions": [d.model_dump(mode="json") for d in u.field_decisions],
+        "fieldDecisions": [decision_json(d) for d in u.field_decisions],
         "progress": {
-            "chats": {"moved": p.chats_moved, "total": p.chats_total},
-            "events": {"moved": p.events_moved, "total": p.events_total},
+            "chats": {"moved": p.chats_moved, "total": p.chats_total if p.counted else None},
+            "events": {"moved": p.events_moved, "total": p.events_total if p.counted else None},
         },
+        "moves": {"chats": p.chats_total, "events": p.events_total, "deliveries": p.deliveries},
+        "waitingFor": u.waiting_for,
+        "whenApproved": when_approved,
+        "sourceDisplayName": u.source_display_name,
+        "targetDisplayName": u.target_display_name,
         "reason": u.reason,
         "createdAt": iso(u.created_at),
         "approvedAt": iso_or_none(u.approved_at),

@@ -61,7 +61,19 @@ def decide_fields(source: User, target: User) -> tuple[dict[str, FieldValue], tu
         winner, rule = choice
         chosen = source.fields[field] if winner == "source" else target.fields[field]
         merged[field] = chosen
-        decisions.append(FieldDecision(field=field, winner=winner, rule=rule))
+        from_source, from_target = source.fields.get(field), target.fields.get(field)
+        decisions.append(
+            FieldDecision(
+                field=field,
+                winner=winner,
+                rule=rule,
+                source_value=from_source.value if from_source else None,
+                source_verified=bool(from_source and from_source.verified),
+                target_value=from_target.value if from_target else None,
+                target_verified=bool(from_target and from_target.verified),
+                value=chosen.value,
+            )
+        )
     return merged, tuple(decisions)
 
 

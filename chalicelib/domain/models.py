@@ -62,8 +62,11 @@ class User(Frozen):
     moving_sources: tuple[str, ...] = ()
     # Open (pending_approval or deferred) unifications naming this user (R7.5).
     pending_unifications: tuple[str, ...] = ()
-    # Marketing deliveries recorded in this user's partition (R3.2): a unification
-    # looks for the source's only when there are some.
+    # History in this user's own partition: chats and events (R10 totals, known when a
+    # unification commits) and marketing deliveries (R3.2: a unification looks for the
+    # source's only when there are some). A member's include what moved into it.
+    chat_count: int = 0
+    event_count: int = 0
     delivery_count: int = 0
     # The contact values this user is listed under in the members' contact index
     # (R6.1), as last written: the store moves the listing when they change.
@@ -206,13 +209,23 @@ class Rule(StrEnum):
 
 
 class FieldDecision(Frozen):
+    """One field's decision (R3.1) with the values it chose between (R3.6): a value
+    absent on a side is None and not verified; `value` is the member's afterwards."""
+
     field: str
     winner: Literal["source", "target"]
     rule: Rule
+    source_value: ProfileValue | None = None
+    source_verified: bool = False
+    target_value: ProfileValue | None = None
+    target_verified: bool = False
+    value: ProfileValue | None = None
 
 
 class Progress(Frozen):
-    """R10: `total` counted when the history move starts, `moved` so far.
+    """R10: `total` is what the source held when it was unified (counted: its tallies),
+    `moved` how much of it belongs to the member now; `deliveries` how many marketing
+    deliveries it held (they move inside the unification itself, R3.2).
 
     The rest is the mover's own bookmark: where copying resumes, whether all
     is copied, and whether the source's leftover copies have been removed.
@@ -222,6 +235,7 @@ class Progress(Frozen):
     chats_total: int = 0
     events_moved: int = 0
     events_total: int = 0
+    deliveries: int = 0
     counted: bool = False
     cursor: str | None = None
     copied: bool = False
@@ -244,6 +258,20 @@ class Unification(Frozen):
     approved_at: datetime | None = None
     completed_at: datetime | None = None
     version: int = 0
+    # Read along with the record for its answer, never stored: both users' display names,
+    # and (while pending) whether the source ever visited, so approval defers it (R7.3).
+    source_display_name: str | None = None
+    target_display_name: str | None = None
+    source_visited: bool | None = None
+
+    @property
+    def waiting_for(self) -> Literal["approval", "member_login"] | None:
+        """What an open unification waits for (R7.2, R7.3)."""
+        if self.status is Status.PENDING_APPROVAL:
+            return "approval"
+        if self.status is Status.DEFERRED:
+            return "member_login"
+        return None
 
     def changed(self, now: datetime, **changes: object) -> Unification:
         return self.model_copy(update={**changes, "updated_at": now, "version": self.version + 1})

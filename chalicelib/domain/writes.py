@@ -23,26 +23,15 @@ class SaveUser:
 
 
 @dataclass(frozen=True)
-class RequireUser:
-    """Commit only while the user is still at this version (no write to it)."""
+class Tally:
+    """Count history written to the user's own partition (chats, events, deliveries) and
+    bump its version, while it is not unified: a unification planned on an older read
+    retries and sees it (R3.2), and its totals are known when it commits (R10)."""
 
     user_id: str
-    expected_version: int
-
-
-@dataclass(frozen=True)
-class TouchUser:
-    """Count a delivery on the user and bump its version while it is not unified,
-    so that a unification planned on an older read retries and sees it (R3.2)."""
-
-    user_id: str
-
-
-@dataclass(frozen=True)
-class RequireNotUnified:
-    """Commit only while the user is not unified (R1.3): writes to it are still allowed."""
-
-    user_id: str
+    chats: int = 0
+    events: int = 0
+    deliveries: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,9 +112,7 @@ __all__ = ["ReceiptTaken"]
 
 Write = (
     SaveUser
-    | RequireUser
-    | RequireNotUnified
-    | TouchUser
+    | Tally
     | ClaimMember
     | SaveDevice
     | SaveUnification

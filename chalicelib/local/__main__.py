@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any
 
+from ..config import Settings
+from .demo import start_demo
 from .stack import LocalStack, local_defaults, prepare
 
 
@@ -34,6 +36,14 @@ def main() -> int:
     except OSError as exc:
         print(f"make run: port {port} is not free ({exc.strerror}); set PORT=<another port>", file=sys.stderr)
         return 1
+    # The demo shop next, before the embedded DynamoDB picks a port; a busy one only loses the demo.
+    api_base, demo_port = f"http://127.0.0.1:{port}", int(os.environ.get("DEMO_PORT") or port + 1)
+    shop = Settings.from_env(os.environ)
+    try:
+        start_demo("127.0.0.1", demo_port, api_base, shop.plugin_key or "", shop.member_hash_secret)
+        demo = f"http://127.0.0.1:{demo_port}/ (another origin, as a shop's page is)"
+    except OSError as exc:
+        demo = f"not served: port {demo_port} is not free ({exc.strerror}); set DEMO_PORT=<another port>"
 
     env = dict(os.environ)
     settings, moto_server = prepare(env)
@@ -50,7 +60,8 @@ def main() -> int:
 
     stack.start_workers(application.stream_consumer, [application.finish_unifications], on_give_up=park)
 
-    print(f"Serving the unification API on http://127.0.0.1:{port}", flush=True)
+    print(f"Serving the unification API on {api_base}", flush=True)
+    print(f"  Demo shop:     {demo}", flush=True)
     print(f"  DynamoDB:      {settings.dynamodb_endpoint_url} (table {settings.table_name})", flush=True)
     print(f"  ACCESS_KEY={settings.access_key}", flush=True)
     print(f"  ACCESS_SECRET={settings.access_secret}", flush=True)

@@ -64,7 +64,7 @@ class History:
             )
             try:
                 self.deps.store.commit(
-                    [w.RequireNotUnified(target), w.PutEvent(event), *receipt_writes(receipt, event, target)]
+                    [w.Tally(target, events=1), w.PutEvent(event), *receipt_writes(receipt, event, target)]
                 )
             except w.WriteConflict as conflict:
                 if not conflict.failed(0):
@@ -102,9 +102,10 @@ class History:
             )
             guard: w.Write
             if current.type is UserType.ANONYMOUS:
-                guard = w.SaveUser(current.changed(now, type=UserType.LEAD), current.version)
+                lead = current.changed(now, type=UserType.LEAD, chat_count=current.chat_count + 1)
+                guard = w.SaveUser(lead, current.version)
             else:
-                guard = w.RequireUser(current.id, current.version)
+                guard = w.Tally(current.id, chats=1)
             posted = Posted(ChatView(chat=chat, owner_id=current.id, messages=[message]), message, current)
             receipted = receipt_writes(receipt, posted, current.id)
             self.deps.store.commit([guard, w.PutChat(chat, current.id), w.PutMessage(message), *receipted])
@@ -165,7 +166,7 @@ class History:
         unified into it (R3.2), or if the user was unified (R3.5)."""
         delivery = Delivery(campaign_id=campaign_id, user_id=user_id, delivered_at=self.deps.clock.now())
         try:
-            self.deps.store.commit([w.TouchUser(user_id), w.PutDelivery(delivery)])
+            self.deps.store.commit([w.Tally(user_id, deliveries=1), w.PutDelivery(delivery)])
         except w.WriteConflict as conflict:
             if conflict.failed(0):
                 user = require_user(self.deps.store, user_id)

@@ -57,6 +57,7 @@ class Messengers:
                 type=UserType.LEAD,
                 channel=channel,
                 external_id=external_id,
+                chat_count=1,
                 created_at=now,
                 updated_at=now,
             )

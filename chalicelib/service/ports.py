@@ -70,8 +70,6 @@ class Store(Protocol):
 
     def unifications_by(self, index: str, pk_value: str, cursor: str | None, limit: int) -> Page[Unification]: ...
 
-    def count_history(self, user_id: str) -> tuple[int, int]: ...
-
     def read_together(
         self,
         *,

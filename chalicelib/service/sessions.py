@@ -16,6 +16,7 @@ from ..domain import writes as w
 from ..domain.devices import device_handle, is_handle, listed_devices, new_veil_id
 from ..domain.errors import Unauthorized
 from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger, Unification, User, UserType
+from ..domain.preview import shown
 from ..domain.profile import Consent, apply_profile, type_after_contact
 from ..domain.timefmt import iso
 from ..store.dynamo import Found
@@ -274,7 +275,7 @@ class Sessions:
             commit = prepare_unification(self.deps, current, member, Trigger.LOGIN)
             # The source as planned here already carries this session's changes: its stored version is ours.
             commit.source_expected = draft.user_expected
-            draft.unification = commit.record
+            draft.unification = shown(commit.record, commit.source, commit.target)
             draft.extra.extend(commit.writes(with_target=False))
             target, target_expected = commit.target, member.version
         elif member is not None:

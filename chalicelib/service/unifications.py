@@ -13,6 +13,7 @@ from ..domain.errors import InvalidRequest, InvalidState, NotFound
 from ..domain.matching import choose_target_member, is_junk, normalized_blocklist
 from ..domain.merge import decide_fields
 from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User
+from ..domain.preview import holdings, shown
 from ..domain.rules import require_unification_allowed, why_not_allowed
 from ..store.dynamo import Page, decode_cursor, encode_cursor
 from .deps import Deps
@@ -96,7 +97,7 @@ class Unifications:
         `source` is the source as it is about to be written (the caller writes
         it); an open proposal for the same pair is reused, not duplicated.
         """
-        existing = self._open_between(source, target.id)
+        existing = self._open_between(source, target)
         if existing is not None:
             return Candidate(existing, source, [])
         require_unification_allowed(source, target)
@@ -111,6 +112,7 @@ class Unifications:
             status=Status.PENDING_APPROVAL,
             matched_on=tuple(matched_on),
             field_decisions=decisions,
+            progress=holdings(source),
             created_at=now,
             updated_at=now,
         )
@@ -118,13 +120,13 @@ class Unifications:
             w.SaveUser(target.with_pending(record.id), target.version),
             w.SaveUnification(record, None),
         ]
-        return Candidate(record, source.with_pending(record.id), writes)
+        return Candidate(shown(record, source, target), source.with_pending(record.id), writes)
 
-    def _open_between(self, source: User, target_id: str) -> Unification | None:
+    def _open_between(self, source: User, target: User) -> Unification | None:
         for unification_id in source.pending_unifications:
             record = self.deps.store.get_unification(unification_id)
-            if record and record.target_user_id == target_id and record.status in OPEN_STATUSES:
-                return record
+            if record and record.target_user_id == target.id and record.status in OPEN_STATUSES:
+                return shown(record, source, target)
         return None
 
     def propose(self, source_id: str, target_id: str) -> Unification:
@@ -155,16 +157,11 @@ class Unifications:
         return self.with_preview([record])[0]
 
     def with_preview(self, records: list[Unification]) -> list[Unification]:
-        """Open unifications show the field decisions as they would be now (R3.6)."""
-        open_ids = [u for r in records if r.status in OPEN_STATUSES for u in (r.source_user_id, r.target_user_id)]
-        users = self.deps.store.get_users(open_ids) if open_ids else {}
-        previewed = []
-        for record in records:
-            source, target = users.get(record.source_user_id), users.get(record.target_user_id)
-            if record.status in OPEN_STATUSES and source and target:
-                record = record.model_copy(update={"field_decisions": decide_fields(source, target)[1]})
-            previewed.append(record)
-        return previewed
+        """The records with both users' names; open ones show the decisions and moves as
+        they would be now (R3.6). One batch read for the page."""
+        ids = [u for r in records for u in (r.source_user_id, r.target_user_id)]
+        users = self.deps.store.get_users(ids) if ids else {}
+        return [shown(r, users.get(r.source_user_id), users.get(r.target_user_id)) for r in records]
 
     def list(self, status: str | None, user_id: str | None, cursor: str | None, limit: int) -> Page[Unification]:
         """By status and/or user (as source or target); phases walk one index key after another."""
@@ -209,7 +206,7 @@ class Unifications:
             if source.visited:
                 deferred = approved.changed(now, status=Status.DEFERRED)
                 self.deps.store.commit([w.SaveUnification(deferred, record.version)])
-                return self.with_preview([deferred])[0]
+                return shown(deferred, source, target)
             return self._run(approved, record.version, source, target)
 
         return retrying(once)
@@ -246,18 +243,19 @@ class Unifications:
         commit = prepare_unification(self.deps, source, target, record.trigger, existing=record)
         commit.record_expected = expected_version
         store.commit(commit.writes())
-        return commit.record
+        return shown(commit.record, commit.source, commit.target)
 
     def _close(self, record: Unification, status: Status, reason: str | None) -> Unification:
         """End an open unification and take it off both users' lists."""
         store, now = self.deps.store, self.deps.clock.now()
         closed = record.changed(now, status=status, reason=reason)
         writes: list[w.Write] = [w.SaveUnification(closed, record.version)]
-        for user in store.get_users([record.source_user_id, record.target_user_id]).values():
+        users = store.get_users([record.source_user_id, record.target_user_id])
+        for user in users.values():
             if record.id in user.pending_unifications:
                 writes.append(w.SaveUser(user.without_pending(record.id), user.version))
         store.commit(writes)
-        return closed
+        return shown(closed, users.get(record.source_user_id), users.get(record.target_user_id))
 
     # deferred completion (R7.4) and cancellation (R7.6) --------------------------------
 

@@ -52,8 +52,16 @@ def prepare_unification(
     now = deps.clock.now()
     unification_id = existing.id if existing else deps.clock.new_id("un_")
     plan = plan_unification(source, target, unification_id=unification_id, now=now)
+    # R10: the totals are what the source holds now; its tallies are exact (every write
+    # to its history bumps its version, so this commit retries if one lands meanwhile).
+    progress = Progress(
+        chats_total=source.chat_count,
+        events_total=source.event_count,
+        deliveries=source.delivery_count,
+        counted=True,
+    )
     if existing is not None:
-        record = existing.changed(now, status=Status.RUNNING, field_decisions=plan.decisions)
+        record = existing.changed(now, status=Status.RUNNING, field_decisions=plan.decisions, progress=progress)
     else:
         record = Unification(
             id=unification_id,
@@ -63,6 +71,7 @@ def prepare_unification(
             trigger=trigger,
             status=Status.RUNNING,
             field_decisions=plan.decisions,
+            progress=progress,
             created_at=now,
             updated_at=now,
         )
@@ -94,9 +103,8 @@ def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unificat
 
     1. copy the source's chats and events into the member's partition in
        chunks, from a bookmark kept on the record with the progress (a repeated
-       chunk rewrites the same items). A history that fits one chunk is
-       counted by copying it; a longer one is counted once, when its first
-       chunk is saved (R10 totals);
+       chunk rewrites the same items); the totals were set when it committed
+       (R10). A history that fits one chunk goes straight on to completion;
     2. complete: the record reads `completed` and the member stops reading
        the source's partition, in one transaction;
     3. delete the source's originals, now out of every read (the keys this
@@ -145,31 +153,24 @@ class _CopiedKeys:
 
 
 def _copy_chunk(deps: Deps, record: Unification, copied: _CopiedKeys) -> Unification | None:
-    """Copy the next chunk and save the bookmark; a one-chunk history goes straight on
-    to completion, which saves its counts."""
+    """Copy the next chunk and save the bookmark; the last chunk goes straight on to
+    completion, which saves the progress with it."""
     p = record.progress
     chunk = deps.store.copy_history_chunk(
         record.source_user_id, record.target_user_id, p.cursor, deps.settings.move_chunk_size
     )
     copied.add(p.cursor, chunk)
-    if not p.counted and p.cursor is None and chunk.cursor is None:
-        whole = Progress(chats_total=chunk.chats, events_total=chunk.events, counted=True, copied=True)
-        return record.model_copy(update={"progress": whole})  # unsaved: the completion writes it
-    if not p.counted:
-        chats, events = deps.store.count_history(record.source_user_id)
-        p = p.model_copy(update={"chats_total": chats, "events_total": events, "counted": True})
-    return _save_progress(
-        deps,
-        record,
-        p.model_copy(
-            update={
-                "chats_moved": min(p.chats_total, p.chats_moved + chunk.chats),
-                "events_moved": min(p.events_total, p.events_moved + chunk.events),
-                "cursor": chunk.cursor,
-                "copied": chunk.cursor is None,
-            }
-        ),
+    advanced = p.model_copy(
+        update={
+            "chats_moved": min(p.chats_total, p.chats_moved + chunk.chats),
+            "events_moved": min(p.events_total, p.events_moved + chunk.events),
+            "cursor": chunk.cursor,
+            "copied": chunk.cursor is None,
+        }
     )
+    if chunk.cursor is None:
+        return record.model_copy(update={"progress": advanced})  # unsaved: the completion writes it
+    return _save_progress(deps, record, advanced)
 
 
 def _save_progress(deps: Deps, record: Unification, progress: Progress) -> Unification | None:
@@ -217,7 +218,14 @@ def _complete(deps: Deps, record: Unification | None, member: User | None) -> Un
     writes: list[w.Write] = [w.SaveUnification(done, record.version)]
     if member is not None and record.source_user_id in member.moving_sources:
         remaining = tuple(s for s in member.moving_sources if s != record.source_user_id)
-        writes.append(w.SaveUser(member.model_copy(update={"moving_sources": remaining}), member.version))
+        moved_in = member.model_copy(
+            update={
+                "moving_sources": remaining,
+                "chat_count": member.chat_count + p.chats_total,
+                "event_count": member.event_count + p.events_total,
+            }
+        )
+        writes.append(w.SaveUser(moved_in, member.version))
     deps.store.commit(writes)
     return done
 

@@ -480,26 +480,6 @@ class DynamoStore:
                     found.unifications[unification.id] = unification
         return found
 
-    def count_history(self, user_id: str) -> tuple[int, int]:
-        """How many chats and events sit in the user's own partition."""
-        counts = []
-        for prefix in HISTORY_PREFIXES:
-            total = 0
-            kwargs = {
-                "TableName": self.table,
-                **self._prefix_query(f"USER#{user_id}", prefix),
-                "Select": "COUNT",
-            }
-            kwargs["ConsistentRead"] = True
-            while True:
-                raw = self.client.query(**kwargs)
-                total += int(raw["Count"])
-                if "LastEvaluatedKey" not in raw:
-                    break
-                kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
-            counts.append(total)
-        return counts[0], counts[1]
-
     def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk:
         """Copy up to `limit` chats/events of the source's partition into the target's.
 
@@ -752,38 +732,20 @@ class DynamoStore:
         match write:
             case w.SaveUser(user, expected):
                 return self._save_user(user, expected)
-            case w.RequireUser(user_id, expected):
-                return [
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": to_wire(codec.user_key(user_id)),
-                            "ConditionExpression": "#ver = :v",
-                            "ExpressionAttributeNames": {"#ver": "version"},
-                            "ExpressionAttributeValues": to_wire({":v": expected}),
-                        }
-                    }
-                ]
-            case w.RequireNotUnified(user_id):
-                return [
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": to_wire(codec.user_key(user_id)),
-                            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
-                        }
-                    }
-                ]
-            case w.TouchUser(user_id):
+            case w.Tally(user_id, chats, events, deliveries):
+                counts = {"chatCount": chats, "eventCount": events, "deliveryCount": deliveries}
+                added = ", ".join(f"{name} :{name}" for name, n in counts.items() if n)
                 return [
                     {
                         "Update": {
                             "TableName": self.table,
                             "Key": to_wire(codec.user_key(user_id)),
-                            "UpdateExpression": "ADD #ver :one, deliveryCount :one",
+                            "UpdateExpression": f"ADD #ver :one, {added}",
                             "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
                             "ExpressionAttributeNames": {"#ver": "version"},
-                            "ExpressionAttributeValues": to_wire({":one": 1}),
+                            "ExpressionAttributeValues": to_wire(
+                                {":one": 1, **{f":{name}": n for name, n in counts.items() if n}}
+                            ),
                         }
                     }
                 ]

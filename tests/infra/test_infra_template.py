@@ -1,82 +1,32 @@
-"""The deployable template, built by the code `make package` runs, read back and checked (issue 5).
+"""The deployable template, built by the code `make package` runs, read back and checked (issues 5, 13, 16).
 
-Each stage in .chalice/config.json is built once per session into a temporary
-directory with the real `chalice package`. The Lambda wheels are cached in
-dist/.cache/wheels/ (keyed by requirements.txt), so only the first run on a
-machine downloads them from the package registry; that run also leaves
-`make package` able to work offline.
+The builds (one per stage) come from conftest.py; infra_support.py reads them.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import platform
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
+from infra_support import functions, get_att, only, resources_of, template_of
 
+from chalicelib.api.web import RETRY_AFTER_SECONDS
 from chalicelib.secrets import PATH_VARIABLE, SECRET_NAMES
 from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
+from infra import build, iam
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_BUDGET_ZIPPED = 6_000_000  # bytes; 3.8 MB at the time of writing
 BUNDLE_BUDGET_UNPACKED = 25_000_000
-
-
-def load_build() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("infra_build", ROOT / "infra" / "build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-build = load_build()
-STAGES = sorted(json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"])
-
-
-@pytest.fixture(scope="session", params=STAGES)
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    out = tmp_path_factory.mktemp(f"dist-{request.param}")
-    return build.package(request.param, out=out, cache=ROOT / "dist" / ".cache")
-
-
-@pytest.fixture(scope="session")
-def chalice_app() -> Any:
-    return build.load_app()
-
-
-def template_of(built: Any) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(built.template.read_text())
-    return loaded
-
-
-def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def only(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
-    found = resources_of(template, kind)
-    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
-    return next(iter(found.items()))
-
-
-def get_att(resource: str, attribute: str = "Arn") -> dict[str, Any]:
-    return {"Fn::GetAtt": [resource, attribute]}
-
-
-def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return resources_of(template, "AWS::Serverless::Function")
 
 
 # lint -------------------------------------------------------------------------------------
@@ -145,18 +95,31 @@ def test_api_gateways_own_refusals_answer_in_the_contracts_error_shape(built: An
         r["Properties"]["ResponseType"]: r["Properties"]
         for r in resources_of(template, "AWS::ApiGateway::GatewayResponse").values()
     }
-    assert set(responses) >= {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert set(responses) >= {
+        "MISSING_AUTHENTICATION_TOKEN",
+        "REQUEST_TOO_LARGE",
+        "THROTTLED",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"  # an unknown route is not a 403
+    # The stage's throttling answers as the contract's busy store does: 503 unavailable + Retry-After.
+    throttled = responses["THROTTLED"]
+    assert throttled["StatusCode"] == "503"
+    assert json.loads(throttled["ResponseTemplates"]["application/json"])["error"]["code"] == "unavailable"
+    assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == f"'{RETRY_AFTER_SECONDS}'"
     for properties in responses.values():
         assert properties["RestApiId"] == {"Ref": rest_id}
         body = json.loads(properties["ResponseTemplates"]["application/json"])
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+        # They apply to Open API routes too, which never send Access-Control-Allow-Origin.
+        assert not [h for h in properties.get("ResponseParameters", {}) if "access-control" in h.lower()]
 
 
 def test_stream_consumer_is_mapped_to_the_stream_with_bounded_retries_and_a_failure_queue(built: Any) -> None:
     template = template_of(built)
     table, _ = only(template, "AWS::DynamoDB::Table")
-    queue_name, queue = only(template, "AWS::SQS::Queue")
+    queue = template["Resources"]["StreamFailureQueue"]
     consumer = template["Resources"]["StreamConsumer"]
     assert consumer["Properties"]["Handler"] == "app.stream_consumer"
     assert "Events" not in consumer["Properties"]  # the mapping below is the only trigger
@@ -170,11 +133,13 @@ def test_stream_consumer_is_mapped_to_the_stream_with_bounded_retries_and_a_fail
     assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 would mean forever
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 24 * 3600  # -1 would mean until the stream drops it
     assert props["StartingPosition"] == "TRIM_HORIZON"
-    assert props["DestinationConfig"] == {"OnFailure": {"Destination": get_att(queue_name)}}
+    assert props["DestinationConfig"] == {"OnFailure": {"Destination": get_att("StreamFailureQueue")}}
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["Properties"]["KmsMasterKeyId"] == {"Ref": "ServiceKey"}
 
-    _, alarm = only(template, "AWS::CloudWatch::Alarm")
-    assert alarm["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": get_att(queue_name, "QueueName")}]
+    outputs = template["Outputs"]  # what make replay-failures reads
+    assert outputs["StreamFailureQueueUrl"]["Value"] == {"Ref": "StreamFailureQueue"}
+    assert outputs["StreamConsumerName"]["Value"] == {"Ref": "StreamConsumer"}
 
 
 def test_every_scheduled_handler_is_scheduled(built: Any, chalice_app: Any) -> None:
@@ -205,12 +170,34 @@ def test_every_function_has_its_name_log_group_and_no_plain_secret(built: Any) -
         log_group = template["Resources"][f"{name}LogGroup"]
         assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{props['FunctionName']}"
         assert log_group["Properties"]["RetentionInDays"] > 0
+        assert log_group["Properties"]["KmsKeyId"] == get_att("ServiceKey")
         assert f"{name}LogGroup" in fn["DependsOn"]
 
         variables = props["Environment"]["Variables"]
-        assert not set(variables) & set(SECRET_NAMES), name
+        forbidden = set(SECRET_NAMES) | {f"{n}_PREVIOUS" for n in SECRET_NAMES}
+        assert not set(variables) & forbidden, name
         assert variables[PATH_VARIABLE] == f"/unification/{built.stage}/"
+        assert props["KmsKeyArn"] == get_att("ServiceKey")  # the environment, encrypted with the stack's key
+        assert props["Tracing"] == "Active"
+        assert "VpcConfig" not in props  # deliver_webhook needs the internet; nothing needs a VPC
     assert "Policies" not in json.dumps([f["Properties"] for f in functions(template).values()])
+
+
+def test_the_service_key_rotates_and_lets_cloudwatch_logs_use_it_for_this_stacks_log_groups_only(built: Any) -> None:
+    template = template_of(built)
+    key_id, key = only(template, "AWS::KMS::Key")
+    assert key_id == "ServiceKey"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    logs = statements["CloudWatchLogsForThisStacksLogGroups"]
+    allowed = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    names = sorted(a["Fn::Sub"].split(":log-group:")[1] for a in allowed)
+    log_groups = sorted(g["Properties"]["LogGroupName"] for g in resources_of(template, "AWS::Logs::LogGroup").values())
+    assert names == log_groups
+    assert statements["AccountAdministersThroughIam"]["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    }
+    assert len(statements) == 2
 
 
 # IAM ---------------------------------------------------------------------------------------
@@ -224,14 +211,19 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_iam_reaches_only_this_table_its_stream_its_queue_and_its_secrets(built: Any) -> None:
+def test_iam_reaches_only_this_stacks_table_stream_queues_key_secrets_and_webhook_function(built: Any) -> None:
     template = template_of(built)
     table, _ = only(template, "AWS::DynamoDB::Table")
-    queue, _ = only(template, "AWS::SQS::Queue")
+    queues = [get_att(q) for q in resources_of(template, "AWS::SQS::Queue")]
     log_groups = set(resources_of(template, "AWS::Logs::LogGroup"))
     ssm_path = f"parameter/unification/{built.stage}/*"
     table_resources = [get_att(table), {"Fn::Sub": f"${{{table}.Arn}}/index/*"}]
     stream_resources = [get_att(table, "StreamArn"), {"Fn::Sub": f"${{{table}.Arn}}/stream/*"}]
+    webhook = [
+        get_att(n)
+        for n, f in functions(template).items()
+        if f["Properties"]["FunctionName"].endswith("-deliver_webhook")
+    ]
 
     roles = resources_of(template, "AWS::IAM::Role")
     used = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions(template).values()}
@@ -239,9 +231,11 @@ def test_iam_reaches_only_this_table_its_stream_its_queue_and_its_secrets(built:
 
     actions_by_role: dict[str, set[str]] = {}
     for role_name, role in roles.items():
+        assert role["Properties"]["ManagedPolicyArns"] == [iam.XRAY_POLICY]  # traces, nothing else
         actions = actions_by_role.setdefault(role_name, set())
         for statement in statements_of(role):
             assert statement["Effect"] == "Allow"
+            assert "Condition" not in statement
             resources = as_list(statement["Resource"])
             for action in as_list(statement["Action"]):
                 assert "*" not in action, action
@@ -252,12 +246,16 @@ def test_iam_reaches_only_this_table_its_stream_its_queue_and_its_secrets(built:
                     if service == "dynamodb":
                         assert resource in table_resources + stream_resources, (action, resource)
                     elif service == "sqs":
-                        assert resource == get_att(queue), (action, resource)
+                        assert action == "sqs:SendMessage" and resource in queues, (action, resource)
                     elif service == "ssm":
                         assert action == "ssm:GetParameters"
                         assert resource["Fn::Sub"].endswith(ssm_path), resource
                     elif service == "logs":
                         assert resource["Fn::GetAtt"][0] in log_groups, resource
+                    elif service == "kms":
+                        assert action in {"kms:Decrypt", "kms:GenerateDataKey"} and resource == get_att("ServiceKey")
+                    elif service == "lambda":
+                        assert action == "lambda:InvokeFunction" and resource in webhook, (action, resource)
                     else:
                         pytest.fail(f"unexpected permission {action}")
 
@@ -265,8 +263,25 @@ def test_iam_reaches_only_this_table_its_stream_its_queue_and_its_secrets(built:
     api_role = template["Resources"]["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]
     assert consumer_role != api_role
     assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "sqs:SendMessage"} <= actions_by_role[consumer_role]
-    assert not {"dynamodb:GetRecords", "sqs:SendMessage"} & actions_by_role[api_role]
+    # The API handler reads and writes the table, reads its secrets and writes its logs: nothing more.
+    assert not {"dynamodb:GetRecords", "sqs:SendMessage", "lambda:InvokeFunction"} & actions_by_role[api_role]
     assert "dynamodb:Scan" not in set().union(*actions_by_role.values())  # no request path scans
+
+
+def test_asynchronously_invoked_functions_have_a_dead_letter_queue_and_schedules_drop_stale_ticks(built: Any) -> None:
+    template = template_of(built)
+    for name, fn in functions(template).items():
+        props = fn["Properties"]
+        scheduled = any(e["Type"] == "Schedule" for e in props.get("Events", {}).values())
+        if name in {"APIHandler", "StreamConsumer"}:
+            assert "DeadLetterQueue" not in props
+            continue
+        assert props["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": get_att("AsyncFailureQueue")}, name
+        role = template["Resources"][props["Role"]["Fn::GetAtt"][0]]
+        sends = [s for s in statements_of(role) if "sqs:SendMessage" in as_list(s["Action"])]
+        assert any(get_att("AsyncFailureQueue") in as_list(s["Resource"]) for s in sends), name
+        if scheduled:
+            assert props["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 300}
 
 
 # the bundle --------------------------------------------------------------------------------
@@ -284,6 +299,40 @@ def test_bundle_is_small_and_leaves_out_what_lambda_provides(built: Any) -> None
     assert not [n for n in names if n.startswith(build.PRUNED) or "__pycache__" in n]
 
 
+def test_bundle_carries_the_apps_code_without_the_local_stack_or_the_bench(built: Any) -> None:
+    """Issue 13.5: what Lambda runs is app.py and chalicelib minus chalicelib/local/, the files the API
+    serves (SDK, console) beside them; the rest is vendor/ (the wheels)."""
+    with zipfile.ZipFile(built.bundle) as archive:
+        names = archive.namelist()
+    project = {str(p.relative_to(ROOT)) for p in (ROOT / "chalicelib").rglob("*.py")} | {"app.py"}
+    expected = {p for p in project if not p.startswith("chalicelib/local/")}
+    in_bundle = {n for n in names if n == "app.py" or n.startswith("chalicelib/")}
+    assert in_bundle == expected
+    served = set(build.served_files())
+    assert {n for n in names if n.split("/", 1)[0] in {"sdk", "console"}} == served
+    if (ROOT / "sdk" / "unification.js").is_file():
+        assert "sdk/unification.js" in served
+    assert not [n for n in names if n.split("/", 1)[0] in {"bench", "tests", "infra", "demo"}]
+    assert not [n for n in names if "fast_moto" in n or n.startswith("moto/")]
+
+
+def test_the_bundle_takes_only_the_files_the_api_serves(tmp_path: Path) -> None:
+    for name, text in {
+        "sdk/unification.js": "// sdk",
+        "sdk/unification.d.ts": "// types",
+        "sdk/README.md": "# sdk",
+        "console/index.html": "<!doctype html>",
+        "console/console.js": "// console",
+        "console/notes.txt": "not served",
+        "console/parts/nested.js": "not served: no folders",
+        "demo/index.html": "the demo shop: make run only",
+    }.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert build.served_files(tmp_path) == ["sdk/unification.js", "console/console.js", "console/index.html"]
+    assert build.served_files(tmp_path / "nothing") == []
+
+
 def test_requirements_come_from_pyproject_pinned_without_boto3(built: Any) -> None:
     lines = [line for line in built.requirements.read_text().splitlines() if not line.startswith("#")]
     names = {line.split("==")[0] for line in lines}
@@ -299,14 +348,22 @@ def test_requirements_come_from_pyproject_pinned_without_boto3(built: Any) -> No
 def test_bundle_imports_the_app_with_only_the_runtimes_boto3(built: Any, tmp_path: Path) -> None:
     with zipfile.ZipFile(built.bundle) as archive:
         archive.extractall(tmp_path)
+    # Every module of the bundle imports with only the bundle and the runtime's boto3:
+    # nothing in it reaches for the local stack it leaves out.
     probe = (
-        "import app, phonenumbers, pydantic_core, sys\n"
+        "import importlib, pathlib, app, phonenumbers, pydantic_core, sys\n"
+        "for p in sorted(pathlib.Path('chalicelib').rglob('*.py')):\n"
+        "    importlib.import_module('.'.join(p.with_suffix('').parts).removesuffix('.__init__'))\n"
+        "from chalicelib.api import static\n"
+        "for name in sys.argv[1:]:\n"  # the served files, read where the deployed API reads them
+        "    assert static.read(name) == open(name, 'rb').read(), name\n"
+        "    print(static.ROOT / name)\n"
         "n = phonenumbers.parse('090-1234-5678', 'JP')\n"
         "assert phonenumbers.is_valid_number(n)\n"
         "print(phonenumbers.__file__); print(pydantic_core.__file__); print(app.__file__)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe],
+        [sys.executable, "-c", probe, *build.served_files()],
         cwd=tmp_path,
         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -316,6 +373,8 @@ def test_bundle_imports_the_app_with_only_the_runtimes_boto3(built: Any, tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert all(line.startswith(str(tmp_path)) for line in result.stdout.split()), result.stdout
+    for name in build.served_files():
+        assert (tmp_path / name).read_bytes() == (ROOT / name).read_bytes(), name
 
 
 def test_app_uses_none_of_the_phonenumbers_data_the_bundle_leaves_out() -> None:
@@ -360,20 +419,25 @@ def test_scheduled_handlers_added_later_are_wired_without_touching_infra() -> No
         return None
 
     resources = build.merge_template(later, build.chalice_config(), "dev")["Resources"]
-    default_logs = statements_of(resources["DefaultRole"])[0]["Resource"]
+    worker_logs = statements_of(resources["WorkerRole"])[0]["Resource"]
     for logical, name in (("ExpireSessions", "expire_sessions"), ("NightlyReport", "nightly_report")):
-        assert resources[logical]["Properties"]["FunctionName"] == f"unification-dev-{name}"
-        assert resources[logical]["Properties"]["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "UnificationTable"}
-        assert get_att(f"{logical}LogGroup") in default_logs
+        props = resources[logical]["Properties"]
+        assert props["FunctionName"] == f"unification-dev-{name}"
+        assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "UnificationTable"}
+        assert props["Role"] == get_att("WorkerRole")
+        assert props["ReservedConcurrentExecutions"] == 1
+        assert get_att(f"{logical}LogGroup") in worker_logs
+        assert {f"{logical}ErrorsAlarm", f"{logical}ThrottlesAlarm"} <= set(resources)
 
 
+@pytest.mark.parametrize("name", ["ACCESS_SECRET", "MEMBER_HASH_SECRET_PREVIOUS"])
 @pytest.mark.parametrize("scope", ["top", "stage", "function"])
-def test_a_plain_secret_in_chalice_config_stops_the_build(scope: str) -> None:
-    leak = {"environment_variables": {"ACCESS_SECRET": "plain"}}
+def test_a_plain_secret_in_chalice_config_stops_the_build(scope: str, name: str) -> None:
+    leak = {"environment_variables": {name: "plain"}}
     config: dict[str, Any] = {
         "top": leak,
         "stage": {"stages": {"dev": leak}},
         "function": {"stages": {"dev": {"lambda_functions": {"api_handler": leak}}}},
     }[scope]
-    with pytest.raises(SystemExit, match="ACCESS_SECRET"):
+    with pytest.raises(SystemExit, match=name):
         build.refuse_plain_secrets(config)

@@ -332,7 +332,16 @@ def test_r3_1_field_priority_is_applied_and_recorded(
     assert login["user"]["id"] == member["id"]
     assert login["user"]["profile"][field] == value
     decisions = {d["field"]: d for d in login["unification"]["fieldDecisions"]}
-    assert decisions[field] == {"field": field, "winner": winner, "rule": rule}
+    assert decisions[field] == {
+        "field": field,
+        "winner": winner,
+        "rule": rule,
+        "sourceValue": {**s_typed, **s_verified}.get(field),
+        "sourceVerified": field in s_verified,
+        "targetValue": {**m_typed, **m_verified}.get(field),
+        "targetVerified": field in m_verified,
+        "value": value,
+    }
     chosen_verified = (m_verified if winner == "target" else s_verified).get(field) == value
     assert (field in login["user"]["verifiedFields"]) == chosen_verified, "a value keeps its verification"
     assert api.get_user(member["id"])["user"]["profile"][field] == value, "the decision is stored, not only shown"

@@ -350,6 +350,8 @@ class Model:
     def __init__(self) -> None:
         self.users: dict[str, MUser] = {}
         self.devices: dict[str, MDevice] = {}
+        # The model names a device ("veil-3"); the service issued its veilId (issue 10, item 1).
+        self.issued_veils: dict[str, str] = {}
         self.chats: dict[str, MChat] = {}
         self.events: dict[str, str] = {}  # event id -> user it was written on
         self.unifications: dict[str, MUnification] = {}
@@ -784,7 +786,9 @@ class UnificationMachine(RuleBasedStateMachine):
         stamp = m.tick()
         device = m.devices.get(veil)
         changes = normalized(profile)
-        body: dict[str, Any] = {"veilId": veil}
+        issued = m.issued_veils.get(veil)
+        # A device new to the model sends a veilId of its own choosing: the service replaces it.
+        body: dict[str, Any] = {"veilId": issued or f"chosen-{veil}"}
         if member_id is not None:
             body["memberId"] = member_id
         if profile is not None:
@@ -827,7 +831,12 @@ class UnificationMachine(RuleBasedStateMachine):
                 u.type = "lead"  # R1.2
             logged_in = bool(continuing and device and device.logged_in)
             session_member = device.member_id if continuing and device else None
-        assert answer["veilId"] == veil and answer["session"]["loggedIn"] == logged_in, f"{what}: {answer['session']}"
+        assert answer["session"]["loggedIn"] == logged_in, f"{what}: {answer['session']}"
+        if issued is None:
+            assert answer["veilId"] != body["veilId"], f"{what}: a veilId it never issued is replaced"
+            m.issued_veils[veil] = answer["veilId"]
+        else:
+            assert answer["veilId"] == issued, f"{what}: the device keeps its veilId"
         m.devices[veil] = MDevice(veil, answer["sessionToken"], target, logged_in, session_member, self.expiry())
         self.touch(target)
         return Handle(veil, target)
