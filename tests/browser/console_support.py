@@ -1,22 +1,16 @@
 """The managers' console in headless Chromium against the local stack (issue 12).
 
 `ConsoleTab` is a manager at the console: it signs in, opens screens by clicking, and saves a
-screenshot of each step under tests/browser/screenshots/. `Service` is everybody else: visitors
+screenshot of each step under tests/browser/screenshots/<test>/. `Service` is everybody else: visitors
 booting the SDK routes, back-office systems on the Open API, LINE's webhook; it speaks HTTP with
 the standard library, as any client of the contract.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,10 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect
 
 if TYPE_CHECKING:
     from conftest import Credentials
+
+    from .conftest import Stack
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 WAIT_MS = 30_000  # how long a step may take on a busy 2-core machine before it counts as failed
@@ -138,8 +134,12 @@ class Service:
 
     # the customer side (the web SDK's routes)
 
-    def boot(self, member_id: str | None = None, profile: dict[str, Any] | None = None) -> dict[str, Any]:
+    def boot(
+        self, member_id: str | None = None, profile: dict[str, Any] | None = None, veil_id: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {}
+        if veil_id:
+            body["veilId"] = veil_id
         if member_id:
             body["memberId"] = member_id
             body["memberHash"] = self.credentials.member_hash(member_id)
@@ -149,9 +149,30 @@ class Service:
         booted: dict[str, Any] = self.expect(reply, 200, "boot")
         return booted
 
-    def visitor(self, token: str, method: str, path: str, body: Any = None) -> Any:
-        reply = self.call(method, path, body, headers={"Authorization": f"Bearer {token}"})
-        return self.expect(reply, (200, 201), f"visitor {method} {path}")
+    def visitor(self, profile: dict[str, Any] | None = None, member_id: str | None = None) -> Visitor:
+        """A visitor on the site: boots the SDK's routes as a new device (logged in with a memberId)."""
+        booted = self.boot(member_id=member_id, profile=profile)
+        return Visitor(self, booted["veilId"], booted["sessionToken"], booted["user"]["id"], member_id)
+
+
+@dataclass
+class Visitor:
+    """One device on the site. The test stack's customer sessions are short (R4.1): a call whose
+    session has ended boots the same device again first, as the SDK does (R4.3: the same lead)."""
+
+    service: Service
+    veil_id: str
+    token: str
+    user_id: str
+    member_id: str | None = None
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        reply = self.service.call(method, path, body, headers={"Authorization": f"Bearer {self.token}"})
+        if reply.status == 401:
+            again = self.service.boot(member_id=self.member_id, veil_id=self.veil_id)
+            self.token = again["sessionToken"]
+            reply = self.service.call(method, path, body, headers={"Authorization": f"Bearer {self.token}"})
+        return self.service.expect(reply, (200, 201), f"visitor {method} {path}")
 
 
 @dataclass
@@ -181,8 +202,10 @@ class ConsoleTab:
         self.page.on("dialog", on_dialog)
 
     def shot(self, step: str) -> Path:
-        SHOTS.mkdir(exist_ok=True)
-        path = SHOTS / f"{self.name}-{len(self.shots) + 1:02d}-{step}.png"
+        """screenshots/<test>/<NN>-<step>.png (git-ignored), as the SDK's browser tests keep them."""
+        folder = SHOTS / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{len(self.shots) + 1:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
         return path
@@ -244,111 +267,24 @@ class ConsoleTab:
         return scope.locator(f"table.decisions tr[data-field='{field_name}']")
 
 
-# Fixtures until tests/browser/conftest.py (the SDK's browser machinery) is on this branch ----------
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def console_stack(tmp_path_factory: pytest.TempPathFactory, credentials: Credentials) -> Iterator[str]:
-    """The local stack as `make run` starts it (`python -m chalicelib.local`); yields its origin."""
-    python = REPO / ".venv" / "bin" / "python"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DYNAMODB_ENDPOINT_URL",)}
-    env.update(credentials.service_env())
-    env.update(
-        PORT=str(port),
-        MEMBER_HASH_SECRET=credentials.member_hash_secret,
-        SCHEDULE_INTERVAL_SECONDS="1",
-        AWS_ACCESS_KEY_ID="local",
-        AWS_SECRET_ACCESS_KEY="local",
-        AWS_DEFAULT_REGION="us-east-1",
-        PYTHONUNBUFFERED="1",
-    )
-    log = tmp_path_factory.mktemp("console-stack") / "stack.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(python if python.exists() else sys.executable), "-m", "chalicelib.local"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while not healthy(base + "/v1/health"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the local stack did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"no Chromium at {CHROMIUM}")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+# Fixtures on top of tests/browser/conftest.py (its `browser` and `stack`) ---------------------------
 
 
 @pytest.fixture
-def service(console_stack: str, credentials: Credentials) -> Service:
-    return Service(console_stack, credentials)
+def service(stack: Stack, credentials: Credentials) -> Service:
+    return Service(stack.api, credentials)
 
 
 @pytest.fixture
 def console(
-    browser: Browser, console_stack: str, credentials: Credentials, request: pytest.FixtureRequest
+    browser: Browser, stack: Stack, credentials: Credentials, request: pytest.FixtureRequest
 ) -> Iterator[ConsoleTab]:
     """A fresh context (no cookies) and a page on the console; no script error may happen in it."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="Asia/Tokyo")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
-    tab = ConsoleTab(page, console_stack, credentials, f"console-{name}")
+    tab = ConsoleTab(page, stack.api, credentials, name)
     tab.watch()
     try:
         yield tab

@@ -20,9 +20,7 @@ from .console_support import (  # noqa: F401  (fixtures)
     WAIT_MS,
     ConsoleTab,
     Service,
-    browser,
     console,
-    console_stack,
     jp_mobile,
     service,
     uniq,
@@ -42,9 +40,9 @@ def test_example_1_deferred_web_lead_unifies_at_the_members_next_login(console: 
     service.boot(member_id=member_b_id)  # a login before the approval: it does not count (R7.4)
 
     # Lead A chats on the site (the customer API, as the web SDK calls it).
-    booted = service.boot(profile={"name": "リードA"})
-    token, lead_a = booted["sessionToken"], booted["user"]["id"]
-    chat = service.visitor(token, "POST", "/v1/session/chats", {"text": "在庫はありますか？"})["chat"]
+    visitor = service.visitor(profile={"name": "リードA"})
+    lead_a = visitor.user_id
+    chat = visitor.call("POST", "/v1/session/chats", {"text": "在庫はありますか？"})["chat"]
 
     console.sign_in()
     console.shot("signed-in")
@@ -105,7 +103,7 @@ def test_example_1_deferred_web_lead_unifies_at_the_members_next_login(console: 
     expect(review.locator(".badge")).to_have_text("Approved, waiting for the member's login")
 
     # A goes on chatting, nothing changes under her; then Member B logs in (R7.4).
-    service.visitor(token, "POST", f"/v1/session/chats/{chat['id']}/messages", {"text": "明日取りに行けますか？"})
+    visitor.call("POST", f"/v1/session/chats/{chat['id']}/messages", {"text": "明日取りに行けますか？"})
     service.boot(member_id=member_b_id)
     expect(review.locator(".badge")).to_have_text("Completed", timeout=WAIT_MS)
     expect(review.locator(".moves")).to_have_text("What moved to the member: 1 chat, 0 events, 0 deliveries")

@@ -12,9 +12,7 @@ from playwright.sync_api import expect
 from .console_support import (  # noqa: F401  (fixtures)
     ConsoleTab,
     Service,
-    browser,
     console,
-    console_stack,
     jp_mobile,
     service,
     uniq,
@@ -26,15 +24,14 @@ def test_history_is_one_timeline_newest_first_paged_with_load_more(console: Cons
     page = console.page
     member_id = uniq("history-")
     member = service.put_member(member_id, {"name": "履歴 花子"})
-    booted = service.boot(member_id=member_id)
-    token = booted["sessionToken"]
-    old_chat = service.visitor(token, "POST", "/v1/session/chats", {"text": "最初のチャット"})["chat"]
+    visitor = service.visitor(member_id=member_id)
+    old_chat = visitor.call("POST", "/v1/session/chats", {"text": "最初のチャット"})["chat"]
     for n in range(2, 26):  # 25 messages: more than a listing carries
-        service.visitor(token, "POST", f"/v1/session/chats/{old_chat['id']}/messages", {"text": f"メッセージ {n}"})
+        visitor.call("POST", f"/v1/session/chats/{old_chat['id']}/messages", {"text": f"メッセージ {n}"})
     for n in range(1, 56):  # 55 events: more than one page of them
         service.admin("POST", f"/v1/users/{member['id']}/events", {"name": f"event-{n:02d}", "properties": {"n": n}})
     service.admin("POST", f"/v1/users/{member['id']}/marketing-deliveries", {"campaignId": "winter-sale"})
-    new_chat = service.visitor(token, "POST", "/v1/session/chats", {"text": "新しいチャット"})["chat"]
+    new_chat = visitor.call("POST", "/v1/session/chats", {"text": "新しいチャット"})["chat"]
 
     console.sign_in()
     console.open_customer(member_id, "履歴 花子")

@@ -13,9 +13,7 @@ from playwright.sync_api import expect
 from .console_support import (  # noqa: F401  (fixtures)
     ConsoleTab,
     Service,
-    browser,
     console,
-    console_stack,
     jp_mobile,
     service,
     uniq,
@@ -52,10 +50,10 @@ def test_hostile_customer_text_is_shown_as_text_and_runs_nothing(console: Consol
     page = console.page
     national, e164 = jp_mobile("90")
     service.put_member(uniq("m-"), {"name": "正規メンバー", "mobileNumber": e164})
-    booted = service.boot(profile={"name": HOSTILE_NAME, "x_note": HOSTILE_PROPERTY})
-    token, lead = booted["sessionToken"], booted["user"]["id"]
-    chat = service.visitor(token, "POST", "/v1/session/chats", {"text": HOSTILE_MESSAGE})["chat"]
-    service.visitor(token, "POST", "/v1/session/events", {"name": HOSTILE_NAME, "properties": {"p": HOSTILE_PROPERTY}})
+    visitor = service.visitor(profile={"name": HOSTILE_NAME, "x_note": HOSTILE_PROPERTY})
+    lead = visitor.user_id
+    chat = visitor.call("POST", "/v1/session/chats", {"text": HOSTILE_MESSAGE})["chat"]
+    visitor.call("POST", "/v1/session/events", {"name": HOSTILE_NAME, "properties": {"p": HOSTILE_PROPERTY}})
 
     console.sign_in()
     console.search(lead)
