@@ -28,9 +28,12 @@ export const RULE_WORDS = {
 const sourceName = (u) => u.sourceDisplayName || u.sourceUserId;
 const targetName = (u) => u.targetDisplayName || u.targetUserId;
 
-function side(value, verified, winner) {
+// The side that wins is marked; the other is struck through only where its value is dropped.
+function side(value, verified, winner, result) {
   const present = value !== null && value !== undefined && value !== "";
-  return h("td", { class: winner ? "winner" : "loser" }, shown(value), " ", verifiedMark(verified, present));
+  const dropped = present && JSON.stringify(value) !== JSON.stringify(result);
+  const cls = winner ? "winner" : dropped ? "loser dropped" : "loser";
+  return h("td", { class: cls }, shown(value), " ", verifiedMark(verified, present));
 }
 
 export function decisionsTable(u) {
@@ -39,8 +42,8 @@ export function decisionsTable(u) {
       "tr",
       { "data-field": d.field },
       h("th", { scope: "row" }, fieldLabel(d.field)),
-      side(d.sourceValue, d.sourceVerified, d.winner === "source"),
-      side(d.targetValue, d.targetVerified, d.winner === "target"),
+      side(d.sourceValue, d.sourceVerified, d.winner === "source", d.value),
+      side(d.targetValue, d.targetVerified, d.winner === "target", d.value),
       h("td", { class: "result" }, shown(d.value)),
       h("td", { class: "rule" }, RULE_WORDS[d.rule] || d.rule),
     ),
