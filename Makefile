@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) -e '.[dev]'
 	@touch $(STAMP) $(RUN_STAMP)
 
+# checkov (the template's security scan, issue 16) pins an old boto3: it gets a venv of its own.
+CHECKOV := $(VENV)/checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install -q --disable-pip-version-check 'checkov>=3.2,<3.3'
+
 run: $(RUN_STAMP)
 	$(BIN)/python -m chalicelib.local
 
@@ -30,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(CHECKOV)
 	@sh tests/browser/ensure_chromium.sh
 	$(BIN)/python -m pytest
 

@@ -9,7 +9,7 @@ from chalice.app import Chalice, Rate, Response
 
 from chalicelib.api import static
 from chalicelib.api.auth import bearer_token, require_plugin_key
-from chalicelib.api.web import Web, created
+from chalicelib.api.web import CONSOLE_COOKIE, Web, console_cookie, created
 from chalicelib.bootstrap import container
 from chalicelib.domain.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from chalicelib.lazy import LazyModule
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from chalicelib.service import messengers
     from chalicelib.service import users as user_cases
     from chalicelib.service.history import ChatView, Posted
+    from chalicelib.service.ports import Page
     from chalicelib.store import streams
-    from chalicelib.store.dynamo import Page
 else:
     s = LazyModule("chalicelib.api.schemas")
     views = LazyModule("chalicelib.api.views")
@@ -47,6 +47,17 @@ def consent_of(b: s.ProfileWrite) -> user_cases.Consent:
 
 def chat_payload(view: ChatView) -> dict[str, Any]:
     return views.chat_json(view, container().history.name_messages(view.messages))
+
+
+def chats_payload(result: Page[ChatView]) -> dict[str, Any]:
+    """A page of chats, every author named in one read."""
+    named = container().history.name_chats(result.items)
+    return page("chats", [views.chat_json(v, n) for v, n in zip(result.items, named, strict=True)], result)
+
+
+def messages_payload(result: Page[models.Message]) -> dict[str, Any]:
+    named = container().history.name_messages(result.items)
+    return page("messages", [views.message_json(m) for m in named], result)
 
 
 def page(items_key: str, items: list[Any], result: Page[Any]) -> dict[str, Any]:
@@ -97,6 +108,34 @@ def console_index() -> Response:
 @route("/console/{name}", ["GET"], auth="none")
 def console_file(name: str) -> Response:
     return served(static.console_file(name))
+
+
+# the managers' console: signed in with the Open API credentials, then a cookie --------
+
+
+def console_cookie_header(value: str, max_age: int) -> str:
+    return f"{CONSOLE_COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}"
+
+
+@route("/v1/console/session", ["POST", "GET", "DELETE"], auth="none")
+def console_session() -> Any:
+    c = container()
+    request = web.request()
+    if request.method == "POST":
+        from chalicelib.service.console import LIFETIME
+
+        b = body(s.ConsoleSignIn)
+        session, value = c.console.sign_in(b.accessKey, b.accessSecret)
+        cookie_header = console_cookie_header(value, int(LIFETIME.total_seconds()))
+        return Response(
+            body=views.console_session_json(session), status_code=200, headers={"Set-Cookie": cookie_header}
+        )
+    cookie = console_cookie(request.headers)
+    if request.method == "GET":
+        return views.console_session_json(c.console.session(cookie))
+    session = c.console.authorize(cookie, request.headers.get("x-csrf-token"), changes_state=True)
+    c.console.sign_out(session)
+    return Response(body="", status_code=204, headers={"Set-Cookie": console_cookie_header("", 0)})
 
 
 # customer side (R4, R5) ------------------------------------------------------------
@@ -184,9 +223,8 @@ def session_chats() -> Any:
     device = c.sessions.authenticate(session_token())
     user = c.sessions.session_user(device)
     if web.request().method == "GET":
-        q = params("limit", "cursor")
-        result = c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q))
-        return page("chats", [chat_payload(v) for v in result.items], result)
+        q = params("limit", "cursor", "order")
+        return chats_payload(c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q), s.order_of(q)))
     b = body(s.TextIn)
     answer = keyed(201, posted_json, session_scope(device.user_id))
     return respond(answer, c.history.start_chat(user, b.text, receipt=answer.receipt))
@@ -197,10 +235,14 @@ def own_message_json(result: tuple[models.User, models.Message]) -> dict[str, An
     return {"message": views.message_json(container().history.name_messages([message], known=[user])[0])}
 
 
-@route("/v1/session/chats/{chat_id}/messages", ["POST"], auth="session")
-def session_message(chat_id: str) -> Response:
+@route("/v1/session/chats/{chat_id}/messages", ["POST", "GET"], auth="session")
+def session_message(chat_id: str) -> Any:
     c = container()
     device = c.sessions.authenticate(session_token())
+    if web.request().method == "GET":
+        q = params("limit", "cursor", "order")
+        result = c.history.list_messages(chat_id, s.cursor_of(q), s.limit_of(q), s.order_of(q), for_user=device.user_id)
+        return messages_payload(result)
     b = body(s.TextIn)
     answer = keyed(201, own_message_json, session_scope(device.user_id))
     return respond(answer, c.history.post_own_message(device.user_id, chat_id, b.text, receipt=answer.receipt))
@@ -260,17 +302,16 @@ def user(user_id: str) -> Any:
 
 @route("/v1/users/{user_id}/chats", ["GET"])
 def user_chats(user_id: str) -> dict[str, Any]:
-    q = params("limit", "cursor")
-    result = container().history.list_chats(user_id, s.cursor_of(q), s.limit_of(q))
-    return page("chats", [chat_payload(v) for v in result.items], result)
+    q = params("limit", "cursor", "order")
+    return chats_payload(container().history.list_chats(user_id, s.cursor_of(q), s.limit_of(q), s.order_of(q)))
 
 
 @route("/v1/users/{user_id}/events", ["GET", "POST"])
 def user_events(user_id: str) -> Any:
     c = container()
     if web.request().method == "GET":
-        q = params("limit", "cursor")
-        result = c.history.list_events(user_id, s.cursor_of(q), s.limit_of(q))
+        q = params("limit", "cursor", "order")
+        result = c.history.list_events(user_id, s.cursor_of(q), s.limit_of(q), s.order_of(q))
         return page("events", [views.event_json(e) for e in result.items], result)
     b = body(s.EventIn).checked()
     c.users.get(user_id, resolve=False)
@@ -294,9 +335,12 @@ def reply_json(message: models.Message) -> dict[str, Any]:
     return {"message": views.message_json(container().history.name_messages([message])[0])}
 
 
-@route("/v1/chats/{chat_id}/messages", ["POST"])
-def manager_reply(chat_id: str) -> Response:
+@route("/v1/chats/{chat_id}/messages", ["POST", "GET"])
+def manager_reply(chat_id: str) -> Any:
     c = container()
+    if web.request().method == "GET":
+        q = params("limit", "cursor", "order")
+        return messages_payload(c.history.list_messages(chat_id, s.cursor_of(q), s.limit_of(q), s.order_of(q)))
     b = body(s.ManagerReplyIn)
     answer = keyed(201, reply_json, open_api_scope())
     return respond(answer, c.history.manager_reply(chat_id, b.text, b.managerName, receipt=answer.receipt))
@@ -405,9 +449,11 @@ def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="finish_unifications")
 def finish_unifications(event: Any) -> dict[str, Any]:
     """Finish what the stream left undone: deferred unifications whose member has
-    logged in since approval (R7.4), then history moves (R10)."""
+    logged in since approval (R7.4), then history moves (R10); then delete the
+    originals of moves whose grace period is over (R3.3)."""
     consumers = container().consumers
     return {
         "deferred": consumers.finish_deferred_unifications(),
         "moved": consumers.finish_running_unifications(),
+        "cleaned": consumers.clean_moved_histories(),
     }

@@ -7,7 +7,13 @@ against a short one; 3 the history move against a plain BatchWriteItem copy;
 4 a CSV import against a plain BatchWriteItem of the same items, and its peak
 memory; 5 deferred completion latency on the local stack; 6 importing the app
 against importing its frameworks; 7 an event's latency through the local
-server against one PutItem.
+server against one PutItem. Issue 13: 1b the write and read units each
+operation of figure 1 would be billed, against what its data needs
+(bench/capacity.py); 9 the hottest partition keys at the design peak
+(bench/hot_keys.py). Issue 10.14: 8 the lag from a unifying login to its
+history's move completing, 8 clients at once (bench/move_lag.py). Issues 11
+and 12: 10 the browser SDK gzipped, 11 the console's JS + CSS
+(bench/sizes.py).
 
 The in-process figures run on moto's server as the local stack starts it,
 with moto's costs made DynamoDB-like (bench/emulator.py explains why and
@@ -29,7 +35,7 @@ from typing import Any
 from . import report
 from .profiling import Profiles
 
-SECTIONS = ("requests", "unify", "move", "import", "local", "cold")
+SECTIONS = ("requests", "unify", "move", "import", "local", "lag", "hotkeys", "cold", "sizes")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -44,6 +50,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="rows of the CSV import (default 100000, as issue 6 sets it; --quick: 2000)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions (a smoke run)")
+    parser.add_argument(
+        "--hot-key-scales",
+        default=None,
+        help="the two sizes of the hot-key workload, as shares of the full one (default 0.1,1; --quick 0.002,0.02)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -66,6 +77,7 @@ class Run:
         self.quick = args.quick
         self.profiles = Profiles(args.profile)
         self.rows: list[report.RequestRow] = []
+        self.capacity: list[Any] = []
         self.figures: list[report.Figure] = []
         self.extra: dict[str, Any] = {"streams": {}, "sections_seconds": {}}
         self.errors = 0
@@ -105,6 +117,7 @@ class Run:
         measured, streams, latency = requests.run(self.embedded, csv_rows=100 if self.quick else 200)
         self.extra["session_event_in_process"] = latency
         self.rows = report.request_rows(measured)
+        self.capacity = report.capacity_rows(measured)
         self.extra["streams"] = {
             key: {
                 kind: {"records": stats.records[kind], "requests": stats.tallies[kind].by_api()}
@@ -279,6 +292,75 @@ class Run:
             )
         self.figures.append(report.Figure(7, "overhead", title, r["ratio"], f"{r['ratio']:.2f}", "report", None, r))
 
+    def lag(self) -> None:
+        from . import move_lag
+
+        per_client = 5 if self.quick else 30
+        r = move_lag.run_on_local_stack(per_client, emulated=not self.args.stock_moto)
+        r["summary"] = (
+            f"{r['logins']} unifying logins (one chat each) from {r['clients']} clients at {r['logins_per_s']}/s:"
+            f" median {r['median_s']} s, max {r['max_s']} s; {r['backlog_at_last_login']} moves still running at"
+            f" the last login, drained at {r['backlog_drain_per_s']}/s"
+        )
+        self.figures.append(
+            report.Figure(
+                8,
+                "move-lag",
+                "unifying login -> history moved, p99",
+                r["p99_s"],
+                f"{r['p99_s']:.2f} s",
+                "<= 5 s",
+                r["p99_s"] <= 5.0,
+                r,
+            )
+        )
+
+    def hotkeys(self) -> None:
+        from . import hot_keys
+
+        given = self.args.hot_key_scales or ("0.002,0.02" if self.quick else "0.1,1")
+        small, large = (float(x) for x in given.split(","))
+        r = hot_keys.run((small, large))
+        self.extra["hot_keys_table"] = hot_keys.render(r)
+        grows = [scope for scope, v in r["verdict"].items() if v["share_grows"]]
+        over = {scope: v["over_limit"][:3] for scope, v in r["verdict"].items() if v["over_limit"]}
+        r["summary"] = (
+            f"hottest: {r['verdict'][r['worst_scope']]['hottest_key']} in {r['worst_scope']}"
+            + (f"; over 500/s: {over}" if over else "")
+            + (f"; share grows in {grows}" if grows else "")
+        )
+        self.figures.append(
+            report.Figure(
+                9,
+                "hot-keys",
+                "hottest key at the design peak (write units/s)",
+                r["worst_at_peak_per_s"],
+                f"{r['worst_at_peak_per_s']:.0f}/s",
+                "<= 500/s",
+                r["passed"],
+                r,
+            )
+        )
+
+    def sizes(self) -> None:
+        from . import sizes
+
+        sdk, console = sizes.sdk(), sizes.console()
+        for number, key, title, found, measure, limit in (
+            (10, "sdk-size", "browser SDK, gzipped", sdk, "gzip_bytes", sizes.SDK_LIMIT),
+            (11, "console-size", "console JS + CSS", console, "bytes", sizes.CONSOLE_LIMIT),
+        ):
+            target = f"<= {limit // 1024} KB"
+            if "missing" in found:
+                found["summary"] = f"missing: {found['missing']}"
+                self.figures.append(report.Figure(number, key, title, None, "missing", target, None, found))
+                continue
+            value = found[measure]
+            found["summary"] = f"{found['bytes']:,} bytes as stored, {found['gzip_bytes']:,} gzipped"
+            self.figures.append(
+                report.Figure(number, key, title, value, f"{value / 1024:.1f} KB", target, value <= limit, found)
+            )
+
     def cold(self) -> None:
         from . import cold_start
 
@@ -342,11 +424,24 @@ def main(argv: list[str]) -> int:
         ("import", "4 CSV import", run.import_, ((4, "import", "CSV import / raw BatchWriteItem (rows/s)", ">= 0.5"),)),
         ("local", "5 and 7 on the local stack", run.local, ()),
         (
+            "lag",
+            "8 history-move lag under load",
+            run.lag,
+            ((8, "move-lag", "unifying login -> history moved, p99", "<= 5 s"),),
+        ),
+        (
+            "hotkeys",
+            "9 hot keys",
+            run.hotkeys,
+            ((9, "hot-keys", "hottest key at the design peak (write units/s)", "<= 500/s"),),
+        ),
+        (
             "cold",
             "6 cold start",
             run.cold,
             ((6, "cold-start", "import app / import chalice, boto3, pydantic", "<= 1.3"),),
         ),
+        ("sizes", "10 and 11 what a browser downloads", run.sizes, ()),
     ]
     for name, title, body, numbers in plan:
         if name in wanted:
@@ -368,16 +463,19 @@ def main(argv: list[str]) -> int:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     extra = {**run.extra, "profiles": run.profiles.texts}
-    report.write(report.RESULTS, meta, run.rows, run.figures, extra)
+    report.write(report.RESULTS, meta, run.rows, run.figures, extra, run.capacity)
     print()
-    print(report.render(run.rows, run.figures))
+    print(report.render(run.rows, run.figures, run.capacity))
+    if "hot_keys_table" in run.extra:
+        print()
+        print(run.extra["hot_keys_table"])
     for name, text in run.profiles.texts.items():
         print(f"\n--- profile: {name} ---\n{text}")
     print(
         f"\n(bench/results.json written; {elapsed:.0f} s; DynamoDB: {meta['dynamodb']}; load average"
         f" {load_at_start[0]} at start, {meta['load_average_at_end'][0]} at end on {os.cpu_count()} CPUs)"
     )
-    print(report.summary(run.rows, run.figures))
+    print(report.summary(run.rows, run.figures, run.capacity))
     return 1 if run.errors else 0
 
 

@@ -23,7 +23,7 @@ them again: the local stack serves one request at a time) with an undo log
 of the items it touches (so a failed apply still rolls back, stream
 included); an unconditional ADD to or DELETE from a string set is applied
 as the Put of the item it leaves (one stream record, as DynamoDB writes,
-where moto writes an INSERT of the bare key and then a MODIFY);
+where moto writes an INSERT of the bare key and then another record with the set);
 a table Query finds the items of its partition within its sort-key
 condition by bisection in the partition's sorted keys; a GSI Query looks only at the
 items indexed under its key value (each candidate re-checked against the

@@ -106,6 +106,27 @@ MINIMUM: dict[str, Minimum] = {
         " request)] + 1 BatchGetItem of the members it lists (the index holds ids only: each member's value and"
         " version, R6) + 1 TransactWriteItems [user, member's pending list, record] (R6.3, R7.2).",
     ),
+    "manager_edit_candidate_long_history": Minimum(
+        "manager edit with a candidate, lead with 300 events, 50 chats",
+        {"BatchGetItem": 2, "TransactWriteItems": 1},
+        "As the edit with a candidate: the preview's counts of what would move (issue 12) must not grow with"
+        " the history (counts kept with the user, or one bounded read: the allowance).",
+    ),
+    "session_chats_page": Minimum(
+        "GET /v1/session/chats, a page of 20 chats",
+        {"UpdateItem": 1, "GetItem": 1, "Query": 1, "BatchGetItem": 2},
+        "1 UpdateItem device (token, activity) + 1 GetItem session user (R4.4) + 1 Query of its C# entries (the"
+        " page) + 1 BatchGetItem of the page's chats with their latest messages (issue 12: a listing may carry a"
+        " chat's latest messages, the rest behind a cursor) + 1 BatchGetItem of the messages' authors (R3.4"
+        " names): constant, whatever the page holds.",
+    ),
+    "user_chats_page": Minimum(
+        "GET /v1/users/{id}/chats, a page of 20 chats",
+        {"GetItem": 1, "Query": 1, "BatchGetItem": 2},
+        "1 GetItem user (unified? R3.5; moving sources, R3.3) + 1 Query of its C# entries + 1 BatchGetItem of the"
+        " page's chats with their latest messages + 1 BatchGetItem of the authors (R3.4): constant, whatever the"
+        " page holds.",
+    ),
     "approve_immediate": Minimum(
         "approve, immediate",
         {"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 1},

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import capacity
 from .minimums import ALLOWANCE, MINIMUM
 from .requests import Measured
 
@@ -90,7 +91,22 @@ def _signed(value: float) -> str:
     return f"+{value:g}" if value > 0 else f"{value:g}"
 
 
-def render(rows: list[RequestRow], figures: list[Figure]) -> str:
+def capacity_rows(measured: list[Measured]) -> list[capacity.CapacityRow]:
+    """Each measured operation's billed units against its minimum (a stream row: the whole drain)."""
+    out = []
+    for m in measured:
+        if m.usage is None:
+            continue
+        stream = m.key.startswith("stream_")
+        events = f" ({m.detail['events']} events)" if m.key.startswith("login_unifies") else ""
+        title = MINIMUM[m.key].title + events + (" (whole drain)" if stream else "")
+        out.append(capacity.row(m.key, title, m.usage, per=1 if stream else m.per))
+    return out
+
+
+def render(
+    rows: list[RequestRow], figures: list[Figure], capacity_table: list[capacity.CapacityRow] | None = None
+) -> str:
     lines = []
     if rows:
         lines.append(f"1. DynamoDB requests per operation (target: measured <= minimum + {ALLOWANCE})")
@@ -104,6 +120,9 @@ def render(rows: list[RequestRow], figures: list[Figure]) -> str:
             verdict = "PASS" if r.passed else "FAIL"
             lines.append(f"   {r.title[:50]:<50} {per:<14} {r.measured:>8.2f} {r.minimum:>8.2f}  {verdict:<6}  {extra}")
         lines.append("")
+    if capacity_table:
+        lines.append(capacity.render(capacity_table))
+        lines.append("")
     if figures:
         lines.append(f"   {'figure':<50} {'':<14} {'measured':>8} {'target':>8}  result  detail")
         for f in figures:
@@ -113,24 +132,40 @@ def render(rows: list[RequestRow], figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def summary(rows: list[RequestRow], figures: list[Figure]) -> str:
+def summary(
+    rows: list[RequestRow], figures: list[Figure], capacity_table: list[capacity.CapacityRow] | None = None
+) -> str:
     parts = []
     if rows:
         failed = [r.key for r in rows if not r.passed]
         passed = len(rows) - len(failed)
         verdict = "PASS" if not failed else "FAIL"
         parts.append(f"requests {verdict} {passed}/{len(rows)}" + (f" (over: {', '.join(failed)})" if failed else ""))
+    if capacity_table:
+        parts.append(capacity.summary(capacity_table))
     for f in figures:
         parts.append(f"{f.key} {f.verdict} {f.shown if not f.error else ''}".rstrip())
     return "bench: " + " | ".join(parts)
 
 
 def write(
-    path: Path, meta: dict[str, Any], rows: list[RequestRow], figures: list[Figure], extra: dict[str, Any]
+    path: Path,
+    meta: dict[str, Any],
+    rows: list[RequestRow],
+    figures: list[Figure],
+    extra: dict[str, Any],
+    capacity_table: list[capacity.CapacityRow] | None = None,
 ) -> None:
     document = {
         **meta,
         "requests": [asdict(r) for r in rows],
+        "capacity": {
+            "region": capacity.REGION,
+            "dollars_per_million_write_units": capacity.WRITE_PRICE,
+            "dollars_per_million_read_units": capacity.READ_PRICE,
+            "prices_checked": capacity.PRICES_CHECKED,
+            "rows": [asdict(r) for r in capacity_table or []],
+        },
         "figures": [{**asdict(f), "verdict": f.verdict} for f in figures],
         **extra,
     }

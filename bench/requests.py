@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .counting import Tally
+from .meter import Usage
 from .stack import Embedded, Failed, Service, phone, quote, seed_history
 
 
@@ -20,6 +21,7 @@ class Measured:
     tally: Tally
     per: int = 1
     detail: dict[str, Any] = field(default_factory=dict)
+    usage: Usage | None = None  # what DynamoDB would bill (bench/meter.py)
 
     @property
     def requests(self) -> float:
@@ -40,9 +42,9 @@ class Scenarios:
         self._members = 0
 
     def measure(self, key: str, operation: Callable[[], Any], per: int = 1, **detail: Any) -> Any:
-        with self.service.log.window() as tally:
+        with self.service.log.window() as tally, self.embedded.ledger.window() as usage:
             answer = operation()
-        self.results.append(Measured(key, tally, per, dict(detail)))
+        self.results.append(Measured(key, tally, per, dict(detail), usage))
         return answer
 
     def member(self, prefix: str = "req") -> tuple[str, dict[str, Any], str]:
@@ -131,6 +133,53 @@ class Scenarios:
         if approved["unification"]["status"] != "running":
             raise Failed(f"a source that never visited is unified at once (R7.3): {approved}")
 
+    def manager_edit_long_history(self, events: int, chats: int) -> None:
+        """The candidate's preview counts what would move (issue 12): with a long history
+        the edit must cost what it costs with none (one bounded read more at most)."""
+        api = self.api
+        _, member, number = self.member()
+        lead = api.admin("POST", "/v1/users", {"profile": {"name": "Walk-in"}}).expect(201)["user"]
+        seed_history(self.embedded, self.service, lead["id"], events, chats)
+        edited = self.measure(
+            "manager_edit_candidate_long_history",
+            lambda: api.admin("PATCH", f"/v1/users/{quote(lead['id'])}", {"profile": {"mobileNumber": number}}).expect(
+                200
+            ),
+            events=events,
+            chats=chats,
+        )
+        if (edited["unificationCandidate"] or {}).get("targetUserId") != member["id"]:
+            raise Failed(f"the edit must propose the member with that number: {edited}")
+
+    # chat listings (issue 12) -------------------------------------------------------------
+
+    def chat_listings(self, chats: int) -> None:
+        """A page of `chats` chats, each with two messages, listed by the customer's own
+        session and by the Open API: a constant number of requests, whatever the page holds."""
+        api = self.api
+        visitor = api.boot()
+        token = visitor["sessionToken"]
+        for n in range(chats):
+            chat = api.session(token, "/v1/session/chats", {"text": f"Question {n}"}).expect(201)
+            path = f"/v1/session/chats/{quote(chat['chat']['id'])}/messages"
+            api.session(token, path, {"text": "And one more thing"}).expect(201)
+        bearer = {"Authorization": f"Bearer {token}"}
+        listed = self.measure(
+            "session_chats_page",
+            lambda: api.call("GET", f"/v1/session/chats?limit={chats}", None, bearer).expect(200),
+            chats=chats,
+        )
+        if len(listed["chats"]) != chats:
+            raise Failed(f"expected {chats} chats, got {len(listed['chats'])}")
+        user_id = visitor["user"]["id"]
+        listed = self.measure(
+            "user_chats_page",
+            lambda: api.admin("GET", f"/v1/users/{quote(user_id)}/chats?limit={chats}").expect(200),
+            chats=chats,
+        )
+        if len(listed["chats"]) != chats:
+            raise Failed(f"expected {chats} chats, got {len(listed['chats'])}")
+
     # CSV import (R8.2) ------------------------------------------------------------------
 
     def csv_rows(self, rows: int) -> None:
@@ -180,6 +229,7 @@ class StreamStats:
     records: Counter[str] = field(default_factory=Counter)
     tallies: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     seconds: float = 0.0
+    usage: Usage | None = None
 
     @property
     def total(self) -> Tally:
@@ -260,8 +310,7 @@ def stream_records(embedded: Embedded, scenarios: Scenarios) -> dict[str, Stream
     chat = api.session(token, "/v1/session/chats", {"text": "hello"}).expect(201)
     api.session(token, f"/v1/session/chats/{quote(chat['chat']['id'])}/messages", {"text": "again"}).expect(201)
     api.session(token, "/v1/session/login", {"memberId": "stream-new-member"}).expect(200)
-    pump.drain()
-    out["stream_session"] = consumer.take()
+    out["stream_session"] = _drain(embedded, pump, consumer)
 
     # A login that unifies a lead with 10 events and a chat: the history move runs from the stream.
     member_id, _, _ = scenarios.member("stream")
@@ -271,8 +320,7 @@ def stream_records(embedded: Embedded, scenarios: Scenarios) -> dict[str, Stream
     pump.drain()
     consumer.take()
     login = api.session(visitor["sessionToken"], "/v1/session/login", {"memberId": member_id}).expect(200)
-    pump.drain()
-    out["stream_unify_move"] = consumer.take()
+    out["stream_unify_move"] = _drain(embedded, pump, consumer)
     _expect_completed(api, login["unification"]["id"])
 
     # Approve a visited lead (deferred, R7.3), then the member logs in (R7.4): completion from the stream.
@@ -289,10 +337,17 @@ def stream_records(embedded: Embedded, scenarios: Scenarios) -> dict[str, Stream
     pump.drain()
     consumer.take()
     api.boot(member_id=member_id)
-    pump.drain()
-    out["stream_deferred_login"] = consumer.take()
+    out["stream_deferred_login"] = _drain(embedded, pump, consumer)
     _expect_completed(api, unification_id)
     return out
+
+
+def _drain(embedded: Embedded, pump: Any, consumer: CountingConsumer) -> StreamStats:
+    with embedded.ledger.window() as usage:
+        pump.drain()
+    stats = consumer.take()
+    stats.usage = usage
+    return stats
 
 
 def _expect_completed(api: Any, unification_id: str) -> None:
@@ -330,10 +385,18 @@ def run(embedded: Embedded, csv_rows: int = 50) -> tuple[list[Measured], dict[st
     scenarios.login_unifies(10)
     scenarios.login_unifies(1000)
     scenarios.manager_edit_and_approve()
+    scenarios.manager_edit_long_history(events=300, chats=50)
+    scenarios.chat_listings(chats=20)
     scenarios.csv_rows(csv_rows)
     streams = stream_records(embedded, scenarios)
     for key, stats in streams.items():
         scenarios.results.append(
-            Measured(key, stats.total, per=max(1, sum(stats.records.values())), detail={"records": dict(stats.records)})
+            Measured(
+                key,
+                stats.total,
+                per=max(1, sum(stats.records.values())),
+                detail={"records": dict(stats.records)},
+                usage=stats.usage,
+            )
         )
     return scenarios.results, streams, session_event_latency(embedded, service, samples=50)

@@ -187,7 +187,11 @@ class Embedded:
         if patched:  # after start_moto: on top of whatever the local stack does to moto
             emulator.install()
         from .counting import ServerClock
+        from .meter import Ledger, Meter
 
+        # What DynamoDB would bill, inside moto's lock (costed only inside a `ledger.window()`).
+        self.ledger = Ledger(keep_keys=False)
+        self._server.app.app = Meter(self._server.app.app, self.ledger)
         # Time spent inside moto, by API (the server calls `self._server.app` per request).
         self.server_clock = ServerClock(self._server.app)
         self._server.app = self.server_clock

@@ -16,6 +16,7 @@ from .service.clock import Clock, SystemClock
 # Each use case is imported when first built: the stream consumer's Lambda never
 # loads the HTTP-only ones, the API's never the consumer.
 if TYPE_CHECKING:
+    from .service.console import Console
     from .service.consumers import Consumers
     from .service.deps import Deps
     from .service.history import History
@@ -91,10 +92,16 @@ class Container:
         return Imports(self.deps, self.users, self.unifications)
 
     @cached_property
+    def console(self) -> Console:
+        from .service.console import Console
+
+        return Console(self.deps)
+
+    @cached_property
     def consumers(self) -> Consumers:
         from .service.consumers import Consumers
 
-        return Consumers(self.deps, self.unifications)
+        return Consumers(self.deps, self.unifications, self.history)
 
 
 _lock = threading.Lock()

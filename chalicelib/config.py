@@ -23,6 +23,8 @@ class Settings:
     schedule_interval_seconds: int = 60
     default_phone_region: str = "JP"
     move_chunk_size: int = 500
+    # A completed move's originals are deleted this long after it (R3.3: longer than any read).
+    move_cleanup_grace_seconds: int = 60
     max_contact_matches: int = 5
     contact_blocklist: tuple[str, ...] = field(default_factory=tuple)
     # API Gateway hands Lambda decoded path parameters; Chalice's local server does not.
@@ -57,6 +59,7 @@ class Settings:
             schedule_interval_seconds=number("SCHEDULE_INTERVAL_SECONDS", 60),
             default_phone_region=(text("DEFAULT_PHONE_REGION") or "JP").upper(),
             move_chunk_size=number("MOVE_CHUNK_SIZE", 500),
+            move_cleanup_grace_seconds=number("MOVE_CLEANUP_GRACE_SECONDS", 60),
             max_contact_matches=number("MAX_CONTACT_MATCHES", 5),
             decode_path_params="AWS_LAMBDA_FUNCTION_NAME" not in env,
             allowed_origins=tuple(

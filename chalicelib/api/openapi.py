@@ -23,7 +23,7 @@ from . import responses as r
 from . import schemas as s
 
 REF = "#/components/schemas/{model}"
-Auth = Literal["none", "access", "plugin", "session"]
+Auth = Literal["none", "access", "plugin", "session", "console"]
 JSON = "application/json"
 CSV = "text/csv"
 
@@ -40,6 +40,7 @@ class Op:
     conflicts: tuple[str, ...] = field(default=())  # the 409 codes it may answer
     found: bool = False  # answers 404 without a path parameter (an id in the body)
     keyed: bool = False  # takes an Idempotency-Key (API.md, "Retries without duplicates")
+    refuses: tuple[int, ...] = ()  # statuses beyond those that follow from the rest
     media: str = JSON  # what a success answers: JSON, or a file served beside the API
 
 
@@ -52,6 +53,14 @@ ROUTES = [
     Op("GET", "/console", "The managers' console (HTML)", "none", {200: r.File}, media="text/html", found=True),
     Op("GET", "/console/{name}", "One of the console's files (JS, CSS)", "none", {200: r.File}, media="text/plain",
        found=True),
+    # the managers' console
+    Op("POST", "/v1/console/session", "Sign in to the console with the Open API credentials: an HttpOnly, Secure,"
+       " SameSite=Strict session cookie (1 hour) and the CSRF token its state-changing requests carry"
+       " (X-CSRF-Token)", "none", {200: r.ConsoleSession}, s.ConsoleSignIn, refuses=(401,)),
+    Op("GET", "/v1/console/session", "The console session the cookie names (401 when it ended)", "console",
+       {200: r.ConsoleSession}),
+    Op("DELETE", "/v1/console/session", "Sign out: the session ends and the cookie is cleared", "console",
+       {204: r.NoContent}),
     # customer side (R4, R5)
     Op("POST", "/v1/boot", "Start or continue the device's session; with memberId a login", "plugin",
        {200: r.BootOut}, s.BootIn, conflicts=("unification_not_allowed",)),
@@ -64,7 +73,9 @@ ROUTES = [
        s.EventIn, keyed=True),
     Op("POST", "/v1/session/chats", "Start a chat (R1.2)", "session", {201: r.ChatStarted}, s.TextIn, keyed=True),
     Op("GET", "/v1/session/chats", "The user's chats, unified ones included", "session", {200: r.ChatPage},
-       query=("limit", "cursor")),
+       query=("limit", "cursor", "order")),
+    Op("GET", "/v1/session/chats/{chatId}/messages", "All messages of one of the user's chats, paged", "session",
+       {200: r.MessagePage}, query=("limit", "cursor", "order")),
     Op("POST", "/v1/session/chats/{chatId}/messages", "Write in one of the user's chats", "session",
        {201: r.MessageOut}, s.TextIn, keyed=True),
     # Open API: members and users (R9)
@@ -79,9 +90,10 @@ ROUTES = [
        "access", {200: r.UserResolved}, query=("resolve",)),
     Op("PATCH", "/v1/users/{userId}", "Manager edit (R7)", "access", {200: r.UserWithCandidate}, s.ProfileWrite,
        conflicts=("user_unified", "unification_not_allowed")),
-    Op("GET", "/v1/users/{userId}/chats", "A user's chats", "access", {200: r.ChatPage}, query=("limit", "cursor")),
+    Op("GET", "/v1/users/{userId}/chats", "A user's chats, each with its latest messages", "access",
+       {200: r.ChatPage}, query=("limit", "cursor", "order")),
     Op("GET", "/v1/users/{userId}/events", "A user's events", "access", {200: r.EventPage},
-       query=("limit", "cursor")),
+       query=("limit", "cursor", "order")),
     Op("POST", "/v1/users/{userId}/events", "Record an event", "access", {201: r.EventOut}, s.EventIn,
        conflicts=("user_unified",), keyed=True),
     Op("GET", "/v1/users/{userId}/marketing-deliveries", "A user's marketing deliveries", "access",
@@ -90,6 +102,8 @@ ROUTES = [
        "access", {201: r.DeliveryOut}, s.DeliveryIn, conflicts=("already_delivered", "user_unified")),
     Op("POST", "/v1/chats/{chatId}/messages", "A manager's reply", "access", {201: r.MessageOut}, s.ManagerReplyIn,
        keyed=True),
+    Op("GET", "/v1/chats/{chatId}/messages", "All messages of a chat, paged", "access", {200: r.MessagePage},
+       query=("limit", "cursor", "order")),
     # manual unification (R7)
     Op("GET", "/v1/unifications", "Unifications, by status and user", "access", {200: r.UnificationPage},
        query=("status", "userId", "limit", "cursor")),
@@ -117,6 +131,10 @@ QUERY: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "minLength": 1, "maxLength": 4096},
     },
     "status": {"schema": {"type": "string", "enum": list(get_args(r.UnificationStatus))}},
+    "order": {
+        "description": "oldest (default) or newest first; a cursor keeps the order it was handed out with",
+        "schema": {"type": "string", "enum": ["oldest", "newest"]},
+    },
     "userId": {"description": "as source or as target", "schema": {"type": "string", "minLength": 1}},
     "resolve": {"description": "false: the frozen record itself", "schema": {"type": "boolean", "default": True}},
     "mobileNumber": {"description": "normalized before matching", "schema": {"type": "string"}},
@@ -132,14 +150,22 @@ SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
     "access": [{"accessKey": [], "accessSecret": []}],
     "plugin": [{"pluginKey": []}],
     "session": [{"sessionToken": []}],
+    "console": [{"consoleSession": []}],
 }
 SECURITY_SCHEMES = {
     "accessKey": {"type": "apiKey", "in": "header", "name": "X-Access-Key", "description": "Open API key"},
     "accessSecret": {"type": "apiKey", "in": "header", "name": "X-Access-Secret", "description": "Open API secret"},
     "pluginKey": {"type": "apiKey", "in": "header", "name": "X-Plugin-Key", "description": "the SDK's plugin key"},
     "sessionToken": {"type": "http", "scheme": "bearer", "description": "the sessionToken POST /v1/boot answers"},
+    "consoleSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "uconsole",
+        "description": "the console's session (POST /v1/console/session); with it every Open API route answers the"
+        " console, and state-changing requests also carry X-CSRF-Token",
+    },
 }
-SUCCESS = {200: "OK", 201: "Created"}
+SUCCESS = {200: "OK", 201: "Created", 204: "No Content"}
 ERRORS = {  # status → (component name, description); 409's description lists the route's codes
     400: ("InvalidRequest", "invalid_request: bad JSON, wrong types, unknown or read-only fields, bad parameters"),
     401: ("Unauthorized", "unauthorized: missing or wrong credentials, bad or expired session token, bad memberHash"),
@@ -171,7 +197,7 @@ def path_parameters(path: str) -> list[str]:
 
 
 def error_statuses(op: Op) -> list[int]:
-    statuses = set() if op.auth == "none" else {401, 503}
+    statuses = (set() if op.auth == "none" else {401, 503}) | set(op.refuses)
     if op.keyed:
         statuses |= {400, 409}
     if op.body is not None or op.query or path_parameters(op.path):
@@ -210,6 +236,8 @@ def operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
             "description": SUCCESS[status],
             "content": json_content(refs[model]) if op.media == JSON else {op.media: {"schema": {"type": "string"}}},
         }
+        if status != 204
+        else {"description": SUCCESS[status]}
         for status, model in op.answers.items()
     }
     for status in error_statuses(op):

@@ -150,7 +150,10 @@ class Chat(Out):
     userId: str
     channel: ChannelName
     createdAt: Timestamp
-    messages: list[Message]
+    messages: list[Message] = Field(description="its latest messages (up to 20), oldest first")
+    messagesCursor: str | None = Field(
+        description="null when those are all; else GET /v1/chats/{chatId}/messages?cursor= (newest first from there)"
+    )
 
 
 class Event(Out):
@@ -217,6 +220,15 @@ class OpenApiDocument(RootModel[dict[str, Any]]):
     """This document."""
 
 
+class ConsoleSession(Out):
+    csrfToken: str = Field(description="send as X-CSRF-Token with every state-changing request; keep in memory only")
+    expiresAt: Timestamp
+
+
+class NoContent(RootModel[None]):
+    """No body."""
+
+
 class File(RootModel[str]):
     """A file served beside the API (the SDK, the console's pages)."""
 
@@ -275,6 +287,11 @@ class ChatPage(Out):
     chats: list[Chat]
     nextCursor: Cursor
     resolvedFrom: ResolvedFrom = None
+
+
+class MessagePage(Out):
+    messages: list[Message]
+    nextCursor: Cursor
 
 
 class EventPage(Out):

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -89,6 +89,11 @@ class DeliveryIn(Body):
 class UnificationIn(Body):
     sourceUserId: Id
     targetUserId: Id
+
+
+class ConsoleSignIn(Body):
+    accessKey: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+    accessSecret: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
 
 
 class MessengerProfileIn(Body):
@@ -198,6 +203,16 @@ def cursor_of(params: Mapping[str, str] | None) -> str | None:
     if raw is not None and (not raw or len(raw) > 4096):
         raise InvalidRequest("cursor is not one this service handed out", field="cursor")
     return raw
+
+
+def order_of(params: Mapping[str, str] | None) -> Literal["oldest", "newest"] | None:
+    """`?order=oldest|newest` of a history listing (None: the cursor's, or oldest)."""
+    raw = (params or {}).get("order")
+    if raw is None:
+        return None
+    if raw not in ("oldest", "newest"):
+        raise InvalidRequest("order must be oldest or newest", field="order")
+    return "oldest" if raw == "oldest" else "newest"
 
 
 def flag_of(params: Mapping[str, str] | None, name: str, default: bool) -> bool:

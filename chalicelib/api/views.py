@@ -81,6 +81,11 @@ def unification_json(u: Unification) -> dict[str, Any]:
     }
 
 
+def console_session_json(session: Any) -> dict[str, Any]:
+    """The console's session: its CSRF token (kept in the page's memory only) and expiry."""
+    return {"csrfToken": session.csrf_token, "expiresAt": iso(session.expires_at)}
+
+
 def session_json(device: Device) -> dict[str, Any]:
     return {"id": device.session_id, "expiresAt": iso(device.expires_at), "loggedIn": device.logged_in}
 
@@ -99,12 +104,14 @@ def message_json(view: MessageView) -> dict[str, Any]:
 
 
 def chat_json(view: ChatView, messages: list[MessageView]) -> dict[str, Any]:
+    """A chat with its latest messages; `messagesCursor` continues with the earlier ones."""
     return {
         "id": view.chat.id,
         "userId": view.owner_id,
         "channel": view.chat.channel.value,
         "createdAt": iso(view.chat.created_at),
         "messages": [message_json(m) for m in messages],
+        "messagesCursor": view.earlier,
     }
 
 

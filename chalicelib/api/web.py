@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from chalice.app import Chalice, Request, Response
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from . import schemas as s
 
 log = logging.getLogger("unification")
+CONSOLE_COOKIE = "uconsole"
 View = Callable[..., Any]
 Auth = Literal["access", "plugin", "session", "none"]
 T = TypeVar("T")
@@ -95,7 +96,7 @@ class Web:
             def guarded(**path_params: str) -> Any:
                 settings = container().settings
                 if auth == "access":
-                    require_access(self.request().headers, settings)
+                    self._open_api_caller()
                 decode = settings.decode_path_params
                 return view(**{k: decoded_path_param(v, decode) for k, v in path_params.items()})
 
@@ -103,6 +104,17 @@ class Web:
             return registered
 
         return register
+
+    def _open_api_caller(self) -> None:
+        """The Open API's credentials, or a console session signed in with them (whose
+        state-changing requests carry its CSRF token)."""
+        request = self.request()
+        cookie = console_cookie(request.headers)
+        if cookie is not None and not request.headers.get("x-access-key"):
+            changes = request.method not in ("GET", "HEAD")
+            container().console.authorize(cookie, request.headers.get("x-csrf-token"), changes)
+            return
+        require_access(request.headers, container().settings)
 
     def _contract(self, view: View) -> View:
         """Every answer in the contract's shape, whatever goes wrong."""
@@ -171,6 +183,20 @@ class Web:
     def _replay(taken: ReceiptTaken) -> Response:
         status, body = idem.replay(container().deps.store.get_receipt(taken.receipt_id), taken)
         return Response(body=body, status_code=status, headers={**JSON_HEADERS, "Idempotency-Replayed": "true"})
+
+
+def console_cookie(headers: Mapping[str, str]) -> str | None:
+    from http.cookies import CookieError, SimpleCookie
+
+    raw = headers.get("cookie") or headers.get("Cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(CONSOLE_COOKIE)
+    return morsel.value if morsel is not None else None
 
 
 def created(payload: dict[str, Any]) -> Response:

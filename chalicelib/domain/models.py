@@ -71,6 +71,8 @@ class User(Frozen):
     # The contact values this user is listed under in the members' contact index
     # (R6.1), as last written: the store moves the listing when they change.
     indexed_contacts: dict[str, str] = {}
+    # Those of them counted, not listed, because the value's index item was full (R6.4).
+    overflowed_contacts: tuple[str, ...] = ()
     visited: bool = False
     created_at: datetime
     updated_at: datetime
@@ -154,6 +156,16 @@ class Chat(Frozen):
     channel: Channel
     external_id: str | None = None
     created_at: datetime
+
+
+class ChatSummary(Frozen):
+    """A chat with its latest messages (oldest first), as its header keeps them for
+    listings; `older`: the chat holds more than those. The stream keeps it (R3.3 reads
+    of the messages themselves are always current)."""
+
+    chat: Chat
+    recent: tuple[Message, ...] = ()
+    older: bool = False
 
 
 class Event(Frozen):
@@ -240,6 +252,8 @@ class Progress(Frozen):
     cursor: str | None = None
     copied: bool = False
     cleaned: bool = False
+    # When the originals may be deleted: after a grace period longer than any read (R3.3).
+    clean_after: datetime | None = None
 
 
 class Unification(Frozen):

@@ -68,8 +68,11 @@ class PutDelivery:
 
 @dataclass(frozen=True)
 class PutChat:
+    """A new chat: its header (keeping `first` as its latest message) and its entry under its owner."""
+
     chat: Chat
     owner_id: str
+    first: Message | None = None
 
 
 @dataclass(frozen=True)

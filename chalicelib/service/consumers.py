@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from ..domain.models import Status, UserType
 from ..store.streams import StreamRecord
 from .deps import Deps
+from .history import History
 from .unifications import Unifications
-from .unify import move_history
+from .unify import clean_moved, move_history
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,10 @@ def _unification_id(record: StreamRecord) -> str | None:
 
 
 class Consumers:
-    def __init__(self, deps: Deps, unifications: Unifications) -> None:
+    def __init__(self, deps: Deps, unifications: Unifications, history: History) -> None:
         self.deps = deps
         self.unifications = unifications
+        self.history = history
 
     def handle_records(self, records: Sequence[StreamRecord]) -> list[str]:
         """Act on each record; return the sequence numbers that failed, lowest first.
@@ -50,12 +52,17 @@ class Consumers:
     def handle_record(self, record: StreamRecord) -> None:
         """Route one change: running unifications move history (R10), login records
         complete deferred unifications (R7.4), users that were unified or became
-        members end their stale proposals (R7.6)."""
+        members end their stale proposals (R7.6), new messages join their chat's
+        latest (what listings show)."""
         unification = record.unification()
         if unification is not None:
-            p = unification.progress
-            if unification.status is Status.RUNNING or (unification.status is Status.COMPLETED and not p.cleaned):
+            if unification.status is Status.RUNNING:
                 move_history(self.deps, unification)
+            return
+        message = record.message()
+        if message is not None:
+            if record.event_name == "INSERT":
+                self.history.summarize(message)
             return
         login = record.login()
         if login is not None and record.event_name == "INSERT":
@@ -75,13 +82,13 @@ class Consumers:
     def finish_running_unifications(self) -> int:
         """Scheduled: continue any history move the stream did not finish (R10)."""
         finished = 0
-        cursor: str | None = None
-        while True:
-            page = self.deps.store.unifications_by("gsi1", f"USTATUS#{Status.RUNNING.value}", cursor, 100)
-            for unification in page.items:
-                result = move_history(self.deps, unification)
-                if result is not None and result.status is Status.COMPLETED:
-                    finished += 1
-            cursor = page.next_cursor
-            if cursor is None:
-                return finished
+        for unification in self.deps.store.every_unification_with_status(Status.RUNNING):
+            result = move_history(self.deps, unification)
+            if result is not None and result.status is Status.COMPLETED:
+                finished += 1
+        return finished
+
+    def clean_moved_histories(self) -> int:
+        """Scheduled: delete the originals of moves whose grace period is over (R3.3)."""
+        due = self.deps.store.unifications_due_for_cleaning(self.deps.clock.now())
+        return sum(clean_moved(self.deps, unification_id) for unification_id in due)

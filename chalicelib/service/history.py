@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..domain import writes as w
+from ..domain.chats import dropped_for
 from ..domain.errors import AlreadyDelivered, NotFound, Unauthorized, UserUnified
-from ..domain.models import Channel, Chat, Delivery, Event, Message, User, UserType
-from ..store.dynamo import Page
+from ..domain.models import Channel, Chat, ChatSummary, Delivery, Event, Message, User, UserType
 from .deps import Deps
 from .lookup import current_user, require_user, resolve_user
-from .ports import Receipt, receipt_writes
+from .ports import Order, Page, Receipt, receipt_writes
 from .retry import FirstThenReload, retrying
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ChatView:
+    """A chat as listed: its latest messages (oldest first) and a cursor to the earlier ones."""
+
     chat: Chat
     owner_id: str
     messages: list[Message]
+    earlier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class History:
                 guard = w.Tally(current.id, chats=1)
             posted = Posted(ChatView(chat=chat, owner_id=current.id, messages=[message]), message, current)
             receipted = receipt_writes(receipt, posted, current.id)
-            self.deps.store.commit([guard, w.PutChat(chat, current.id), w.PutMessage(message), *receipted])
+            self.deps.store.commit([guard, w.PutChat(chat, current.id, message), w.PutMessage(message), *receipted])
             return posted
 
         return retrying(once)
@@ -133,12 +139,14 @@ class History:
         )
         result = (user, message)
         self.deps.store.commit([w.PutMessage(message), *receipt_writes(receipt, result, user.id)])
+        self.keep_latest(found.summaries.get(chat_id), message)
         return result
 
     def manager_reply(self, chat_id: str, text: str, manager_name: str, receipt: Receipt | None = None) -> Message:
-        chat = self.deps.store.get_chat(chat_id)
-        if chat is None:
+        summary = self.deps.store.chat_summary(chat_id)
+        if summary is None:
             raise NotFound(f"no chat {chat_id}")
+        chat = summary.chat
         message = Message(
             id=self.deps.clock.new_id("m_"),
             chat_id=chat.id,
@@ -149,6 +157,7 @@ class History:
             created_at=self.deps.clock.now(),
         )
         self.deps.store.commit([w.PutMessage(message), *receipt_writes(receipt, message, chat.creator_id)])
+        self.keep_latest(summary, message)
         return message
 
     def _own_chat(self, user: User, chat_id: str, chat: Chat | None) -> Chat:
@@ -179,21 +188,67 @@ class History:
 
     # reads (R3.3, R3.5) -----------------------------------------------------------
 
-    def list_chats(self, user_id: str, cursor: str | None, limit: int) -> Page[ChatView]:
-        """The user's chats with their messages; a unified user's are its member's (R3.3, R3.5)."""
+    def list_chats(self, user_id: str, cursor: str | None, limit: int, order: Order | None = None) -> Page[ChatView]:
+        """The user's chats, each with its latest messages and a cursor to the rest; a
+        unified user's are its member's (R3.3, R3.5)."""
         user, resolved_from = resolve_user(self.deps.store, user_id)
-        page = self.deps.store.chats_of([*user.moving_sources, user.id], cursor, limit)
-        views = [ChatView(chat=c, owner_id=user.id, messages=self.deps.store.list_messages(c.id)) for c in page.items]
-        return Page(views, page.next_cursor, resolved_from)
+        page = self.deps.store.chats_of([*user.moving_sources, user.id], cursor, limit, order)
+        return Page([self._view(summary, user.id) for summary in page.items], page.next_cursor, resolved_from)
 
-    def list_events(self, user_id: str, cursor: str | None, limit: int) -> Page[Event]:
+    def _view(self, summary: ChatSummary, owner_id: str) -> ChatView:
+        older = None
+        if summary.older and summary.recent:
+            older = self.deps.store.older_messages_cursor(summary.chat, summary.recent[0])
+        return ChatView(summary.chat, owner_id, list(summary.recent), older)
+
+    def list_messages(
+        self, chat_id: str, cursor: str | None, limit: int, order: Order | None, for_user: str | None = None
+    ) -> Page[Message]:
+        """A chat's messages, paged (all of them, where a listing carries the latest);
+        `for_user`: a customer reading one of their own chats (unified ones included)."""
+        if for_user is not None:
+            found = self.deps.store.read_together(users=[for_user], chats=[chat_id])
+            user = current_user(self.deps.store, for_user, found)
+            if user is None:
+                raise Unauthorized("the session has no user")
+            self._own_chat(user, chat_id, found.chats.get(chat_id))
+        elif self.deps.store.get_chat(chat_id) is None:
+            raise NotFound(f"no chat {chat_id}")
+        return self.deps.store.messages_page(chat_id, cursor, limit, order)
+
+    def list_events(self, user_id: str, cursor: str | None, limit: int, order: Order | None = None) -> Page[Event]:
         user, resolved_from = resolve_user(self.deps.store, user_id)
-        page = self.deps.store.events_of([*user.moving_sources, user.id], user.id, cursor, limit)
+        page = self.deps.store.events_of([*user.moving_sources, user.id], user.id, cursor, limit, order)
         return replace(page, resolved_from=resolved_from)
 
     def list_deliveries(self, user_id: str, cursor: str | None, limit: int) -> Page[Delivery]:
         user, resolved_from = resolve_user(self.deps.store, user_id)
         return replace(self.deps.store.list_deliveries(user.id, cursor, limit), resolved_from=resolved_from)
+
+    # what chat listings show of a chat ----------------------------------------------------
+
+    def keep_latest(self, summary: ChatSummary | None, message: Message) -> None:
+        """Keep a new message among its chat's latest (what listings show), from the header
+        as read before the write. If this write is lost, the stream's copy of the
+        message does it again (`summarize`): idempotent either way."""
+        dropped = dropped_for(summary, message) if summary is not None else None
+        if dropped is not None:
+            try:
+                self.deps.store.add_to_chat_summary(message.chat_id, message, dropped)
+            except Exception:
+                log.exception("keeping chat %s's latest messages failed; the stream will", message.chat_id)
+
+    def summarize(self, message: Message) -> None:
+        """The stream saw a new message: make sure its chat's latest messages hold it."""
+        summary = self.deps.store.chat_summary(message.chat_id)
+        dropped = dropped_for(summary, message) if summary is not None else None
+        if dropped is not None:
+            self.deps.store.add_to_chat_summary(message.chat_id, message, dropped)
+
+    def name_chats(self, chats: Sequence[ChatView]) -> list[list[MessageView]]:
+        """Every listed chat's messages under their authors' names, in one read for the page."""
+        named = iter(self.name_messages([m for view in chats for m in view.messages]))
+        return [[next(named) for _ in view.messages] for view in chats]
 
     def name_messages(self, messages: list[Message], known: Sequence[User] = ()) -> list[MessageView]:
         """Each author's display name: a unified user's is frozen with it (R3.4).

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ..domain.errors import NotFound, UserUnified
 from ..domain.models import User
-from ..store.dynamo import Found
-from .ports import Store
+from .ports import Found, Store
 
 MAX_HOPS = 4
 

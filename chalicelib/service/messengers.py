@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..domain import writes as w
+from ..domain.chats import RECENT_MESSAGES
 from ..domain.models import Channel, Chat, FieldValue, Message, User, UserType
 from .deps import Deps
-from .history import ChatView
+from .history import ChatView, History
 from .lookup import resolve_user
 from .ports import Receipt, receipt_writes
 from .retry import retrying
@@ -75,15 +76,16 @@ class Messengers:
                 [
                     w.SaveUser(user, None),
                     w.ClaimExternal(channel.value, external_id, user.id, chat.id),
-                    w.PutChat(chat, user.id),
+                    w.PutChat(chat, user.id, message),
                     w.PutMessage(message),
                     *receipt_writes(receipt, received, user.id),
                 ]
             )
             return received
         user, _ = resolve_user(store, str(claim["userId"]))
-        chat_found = store.get_chat(str(claim["chatId"]))
-        assert chat_found is not None, "a messenger claim always has its chat"
+        summary = store.chat_summary(str(claim["chatId"]))
+        assert summary is not None, "a messenger claim always has its chat"
+        chat_found = summary.chat
         writes: list[w.Write] = []
         if not user.is_unified and user.external_id == external_id:
             refreshed = self._with_profile(user, profile, now)
@@ -92,9 +94,12 @@ class Messengers:
                 writes.append(w.SaveUser(refreshed, user.version))
                 user = refreshed
         message = self._message(chat_found, user, text)
-        earlier = store.list_messages(chat_found.id)
-        received = Received(user, ChatView(chat_found, user.id, [*earlier, message]), message)
+        shown = [*summary.recent, message][-RECENT_MESSAGES:]
+        older = summary.older or len(summary.recent) + 1 > RECENT_MESSAGES
+        cursor = store.older_messages_cursor(chat_found, shown[0]) if older else None
+        received = Received(user, ChatView(chat_found, user.id, shown, cursor), message)
         store.commit([*writes, w.PutMessage(message), *receipt_writes(receipt, received, user.id)])
+        History(self.deps).keep_latest(summary, message)
         return received
 
     def _with_profile(self, user: User, profile: MessengerProfile, now: object) -> User:

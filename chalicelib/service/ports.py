@@ -1,14 +1,52 @@
-"""What the use cases need from storage; `store.dynamo.DynamoStore` provides it."""
+"""What the use cases need from storage, and the types they see; `store.dynamo.DynamoStore`
+provides it. The store speaks in intents: no index name, key prefix or cursor
+format reaches a use case."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from ..domain.models import Chat, Delivery, Device, Event, Message, Unification, User
+from ..domain.models import Chat, ChatSummary, Delivery, Device, Event, Message, Status, Unification, User
 from ..domain.writes import PutReceipt, Write
-from ..store.dynamo import Found, HistoryChunk, Page
+
+T = TypeVar("T")
+Order = Literal["oldest", "newest"]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; `next_cursor` (opaque) continues it."""
+
+    items: list[T]
+    next_cursor: str | None
+    # The unified user a read was addressed to, when it was resolved to its member (R3.5).
+    resolved_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one `read_together` found, by id; what is missing does not exist."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    chats: dict[str, Chat] = field(default_factory=dict)
+    summaries: dict[str, ChatSummary] = field(default_factory=dict)
+    member_user_ids: dict[str, str] = field(default_factory=dict)
+    unifications: dict[str, Unification] = field(default_factory=dict)
+    # (field, value) → the members holding it; None: more than the index lists (junk, R6.4)
+    contact_members: dict[tuple[str, str], list[str] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryChunk:
+    """What one step of a history move copied, and where the next one resumes."""
+
+    chats: int
+    events: int
+    cursor: str | None
+    source_keys: list[dict[str, Any]]
 
 
 class Receipt(Protocol):
@@ -22,6 +60,7 @@ def receipt_writes(receipt: Receipt | None, result: Any, *subjects: str) -> list
 
 
 class Store(Protocol):
+    # items by key (store/reads.py)
     def get_user(self, user_id: str) -> User | None: ...
 
     def get_users(self, user_ids: Sequence[str]) -> dict[str, User]: ...
@@ -42,33 +81,23 @@ class Store(Protocol):
 
     def get_chat(self, chat_id: str) -> Chat | None: ...
 
+    def chat_summary(self, chat_id: str) -> ChatSummary | None: ...
+
+    def add_to_chat_summary(self, chat_id: str, message: Message, dropped: Sequence[str]) -> None: ...
+
     def get_unification(self, unification_id: str) -> Unification | None: ...
+
+    def get_unifications(self, unification_ids: Sequence[str]) -> dict[str, Unification]: ...
 
     def has_delivery(self, user_id: str, campaign_id: str) -> bool: ...
 
     def get_receipt(self, receipt_id: str) -> dict[str, Any] | None: ...
 
-    def query_partitions(
-        self, owner_ids: Sequence[str], prefix: str, cursor: str | None, limit: int
-    ) -> Page[dict[str, Any]]: ...
+    def console_session(self, session_id: str) -> tuple[str, datetime] | None: ...
 
-    def chats_of(self, owner_ids: Sequence[str], cursor: str | None, limit: int) -> Page[Chat]: ...
+    def start_console_session(self, session_id: str, csrf_token: str, expires_at: datetime) -> None: ...
 
-    def events_of(self, owner_ids: Sequence[str], shown_owner: str, cursor: str | None, limit: int) -> Page[Event]: ...
-
-    def list_messages(self, chat_id: str) -> list[Message]: ...
-
-    def list_deliveries(self, user_id: str, cursor: str | None, limit: int) -> Page[Delivery]: ...
-
-    def all_deliveries(self, user_id: str) -> list[Delivery]: ...
-
-    def users_by_contact(self, field: str, value: str, limit: int) -> list[User]: ...
-
-    def members_by_contact(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[str]]: ...
-
-    def record_failure(self, source: str, key: str, payload: dict[str, Any], reason: str) -> None: ...
-
-    def unifications_by(self, index: str, pk_value: str, cursor: str | None, limit: int) -> Page[Unification]: ...
+    def end_console_session(self, session_id: str) -> None: ...
 
     def read_together(
         self,
@@ -80,14 +109,60 @@ class Store(Protocol):
         contacts: Sequence[tuple[str, str]] = (),
     ) -> Found: ...
 
+    def members_by_contact(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[str] | None]: ...
+
+    # history across partitions (store/history.py)
+    def chats_of(
+        self, owners: Sequence[str], cursor: str | None, limit: int, order: Order | None = None
+    ) -> Page[ChatSummary]: ...
+
+    def events_of(
+        self, owners: Sequence[str], shown_owner: str, cursor: str | None, limit: int, order: Order | None = None
+    ) -> Page[Event]: ...
+
+    def messages_page(
+        self, chat_id: str, cursor: str | None, limit: int, order: Order | None = None
+    ) -> Page[Message]: ...
+
+    def latest_messages(self, chat_id: str, count: int) -> list[Message]: ...
+
+    def older_messages_cursor(self, chat: Chat, oldest: Message) -> str: ...
+
+    def list_deliveries(self, user_id: str, cursor: str | None, limit: int) -> Page[Delivery]: ...
+
+    def all_deliveries(self, user_id: str) -> list[Delivery]: ...
+
+    # lists through the indexes (store/listings.py)
+    def users_holding(self, field: str, value: str, limit: int) -> list[User]: ...
+
+    def unifications_with_status(self, status: Status | None, cursor: str | None, limit: int) -> Page[Unification]: ...
+
+    def every_unification_with_status(self, status: Status) -> Iterator[Unification]: ...
+
+    def unifications_of_user(
+        self, user_id: str, status: Status | None, cursor: str | None, limit: int
+    ) -> Page[Unification]: ...
+
+    def unifications_targeting(self, user_id: str, status: Status) -> list[tuple[str, str]]: ...
+
+    def unifications_due_for_cleaning(self, now: datetime) -> list[str]: ...
+
+    # a history moving into its member (store/moves.py)
     def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk: ...
 
-    def delete_history(self, keys: Sequence[dict[str, Any]]) -> None: ...
+    def delete_history(self, wire_keys: Sequence[dict[str, Any]]) -> None: ...
 
     def delete_history_chunk(self, user_id: str, limit: int) -> int: ...
 
+    # writes (store/commits.py)
     def commit(self, writes: Sequence[Write], token: str | None = None) -> None: ...
 
     def put_new_users(self, users: Sequence[User]) -> list[bool]: ...
 
     def commit_many(self, groups: Sequence[Sequence[Write]]) -> list[bool]: ...
+
+    def record_failure(self, source: str, key: str, payload: dict[str, Any], reason: str) -> None: ...
+
+    def failures(self, source: str) -> list[dict[str, Any]]: ...
+
+    def forget_failure(self, source: str, key: str) -> None: ...

@@ -19,9 +19,9 @@ from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger,
 from ..domain.preview import shown
 from ..domain.profile import Consent, apply_profile, type_after_contact
 from ..domain.timefmt import iso
-from ..store.dynamo import Found
 from .deps import Deps
 from .lookup import current_user
+from .ports import Found
 from .retry import FirstThenReload, retrying
 from .unify import prepare_unification
 

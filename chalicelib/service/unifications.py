@@ -15,17 +15,17 @@ from ..domain.merge import decide_fields
 from ..domain.models import OPEN_STATUSES, LoginRecord, Status, Trigger, Unification, User
 from ..domain.preview import holdings, shown
 from ..domain.rules import require_unification_allowed, why_not_allowed
-from ..store.dynamo import Page, decode_cursor, encode_cursor
 from .deps import Deps
 from .lookup import require_pair, require_user
+from .ports import Page
 from .retry import FirstThenReload, retrying
 from .unify import prepare_unification
 
 log = logging.getLogger(__name__)
 
-# (field, value) -> ids of the members holding it (the members' contact index, R6.1).
-ContactIndex = Mapping[tuple[str, str], Sequence[str]]
-STATUS_ORDER = [s for s in Status]
+# (field, value) -> ids of the members holding it (the members' contact index, R6.1);
+# None: more members than the index lists (junk, R6.4).
+ContactIndex = Mapping[tuple[str, str], Sequence[str] | None]
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,15 @@ class Unifications:
         unread = [pair for pair in all_pairs if pair not in known]
         index = {**known, **(self.deps.store.members_by_contact(unread) if unread else {})}
         # A value held by more members than the cap is junk (R6.4): not worth reading them.
-        usable = {pair for pair in all_pairs if 0 < len(index[pair]) <= settings.max_contact_matches}
-        members = self.deps.store.get_users(sorted({uid for pair in usable for uid in index[pair]}))
+        holders = {pair: list(index[pair] or ()) for pair in all_pairs if index[pair] is not None}
+        usable = {pair for pair, ids in holders.items() if 0 < len(ids) <= settings.max_contact_matches}
+        members = self.deps.store.get_users(sorted({uid for pair in usable for uid in holders[pair]}))
         chosen = {}
         for user in users:
             matches: list[tuple[str, Sequence[User]]] = [
                 (
                     field,
-                    [m for uid in index[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value],
+                    [m for uid in holders[(field, value)] if (m := members.get(uid)) and m.profile.get(field) == value],
                 )
                 for field, value in pairs_of[user.id]
                 if (field, value) in usable
@@ -164,30 +165,16 @@ class Unifications:
         return [shown(r, users.get(r.source_user_id), users.get(r.target_user_id)) for r in records]
 
     def list(self, status: str | None, user_id: str | None, cursor: str | None, limit: int) -> Page[Unification]:
-        """By status and/or user (as source or target); phases walk one index key after another."""
+        """By status and/or user (as source, then as target); oldest first."""
         if status is not None and status not in {s.value for s in Status}:
             raise InvalidRequest(f"status must be one of {', '.join(s.value for s in Status)}", field="status")
+        wanted = Status(status) if status is not None else None
+        store = self.deps.store
         if user_id is not None:
-            phases = [("gsi2", f"USRC#{user_id}"), ("gsi3", f"UTGT#{user_id}")]
-        elif status is not None:
-            phases = [("gsi1", f"USTATUS#{status}")]
+            page = store.unifications_of_user(user_id, wanted, cursor, limit)
         else:
-            phases = [("gsi1", f"USTATUS#{s.value}") for s in STATUS_ORDER]
-        state = decode_cursor(cursor) or {"p": 0}
-        phase, inner = int(state.get("p", 0)), state.get("c")
-        items: list[Unification] = []
-        while phase < len(phases) and len(items) < limit:
-            index, key = phases[phase]
-            page = self.deps.store.unifications_by(index, key, inner, limit - len(items))
-            items.extend(u for u in page.items if status is None or u.status.value == status)
-            if page.next_cursor is None:
-                phase, inner = phase + 1, None
-            else:
-                inner = page.next_cursor
-        next_cursor = None
-        if phase < len(phases):
-            next_cursor = encode_cursor({"p": phase, "c": inner} if inner else {"p": phase})
-        return Page(self.with_preview(items), next_cursor)
+            page = store.unifications_with_status(wanted, cursor, limit)
+        return Page(self.with_preview(page.items), page.next_cursor)
 
     # approving and rejecting (R7.3) -----------------------------------------------
 
@@ -260,44 +247,44 @@ class Unifications:
     # deferred completion (R7.4) and cancellation (R7.6) --------------------------------
 
     def complete_deferred_for(self, login: LoginRecord) -> int:
-        """A member logged in: run its deferred unifications approved before this login."""
+        """A member logged in: run its deferred unifications approved before this login.
+        Each is read with its source and member in one request."""
         done = 0
-        cursor: str | None = None
-        while True:
-            page = self.deps.store.unifications_by("gsi3", f"UTGT#{login.user_id}", cursor, 100)
-            for record in page.items:
-                if record.status is Status.DEFERRED and self._run_deferred(record, login.at):
-                    done += 1
-            cursor = page.next_cursor
-            if cursor is None:
-                return done
+        for unification_id, source_id in self.deps.store.unifications_targeting(login.user_id, Status.DEFERRED):
+            found = self.deps.store.read_together(unifications=[unification_id], users=[source_id, login.user_id])
+            record = found.unifications.get(unification_id)
+            if record is None:
+                continue
+            pair = (found.users.get(source_id), found.users.get(login.user_id))
+            if self._run_deferred(record, login.at, pair):
+                done += 1
+        return done
 
     def finish_deferred(self) -> int:
         """Scheduled: deferred unifications whose member has logged in since approval."""
         done = 0
-        cursor: str | None = None
-        while True:
-            page = self.deps.store.unifications_by("gsi1", f"USTATUS#{Status.DEFERRED.value}", cursor, 100)
-            for record in page.items:
-                target = self.deps.store.get_user(record.target_user_id)
-                if target and target.last_login_at and self._run_deferred(record, target.last_login_at):
-                    done += 1
-            cursor = page.next_cursor
-            if cursor is None:
-                return done
+        for record in self.deps.store.every_unification_with_status(Status.DEFERRED):
+            target = self.deps.store.get_user(record.target_user_id)
+            if target and target.last_login_at and self._run_deferred(record, target.last_login_at):
+                done += 1
+        return done
 
-    def _run_deferred(self, listed: Unification, login_at: datetime) -> bool:
-        """Run one deferred unification. The listing's version serves the first try
-        (the transaction claims the record at that version); a retry reads it."""
-        fresh = FirstThenReload[Unification | None](listed, lambda: self.deps.store.get_unification(listed.id))
+    def _run_deferred(
+        self, listed: Unification, login_at: datetime, pair: tuple[User | None, User | None] = (None, None)
+    ) -> bool:
+        """Run one deferred unification. The record (and the users) already read serve the
+        first try (the transaction claims the record at that version); a retry reads it."""
+        fresh = FirstThenReload[tuple[Unification | None, User | None, User | None]](
+            (listed, *pair), lambda: (self.deps.store.get_unification(listed.id), None, None)
+        )
 
         def once() -> bool:
-            record = fresh.get()
+            record, source, target = fresh.get()
             if record is None or record.status is not Status.DEFERRED:
                 return False  # already run (or ended) by someone else
             if record.approved_at is None or login_at <= record.approved_at:
                 return False  # a login from before the approval does not count (R7.4)
-            self._run(record, record.version)
+            self._run(record, record.version, source, target)
             return True
 
         return retrying(once)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
 
 from ..domain import writes as w
 from ..domain.merge import plan_unification
 from ..domain.models import Delivery, Progress, Status, Trigger, Unification, User
-from ..store.dynamo import HistoryChunk
 from .deps import Deps
 from .retry import FirstThenReload, retrying
 
@@ -104,62 +103,46 @@ def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unificat
     1. copy the source's chats and events into the member's partition in
        chunks, from a bookmark kept on the record with the progress (a repeated
        chunk rewrites the same items); the totals were set when it committed
-       (R10). A history that fits one chunk goes straight on to completion;
+       (R10). The last chunk goes straight on to completion;
     2. complete: the record reads `completed` and the member stops reading
-       the source's partition, in one transaction;
-    3. delete the source's originals, now out of every read (the keys this
-       run copied when it copied them all, else read again); the record then
-       reads `cleaned`.
+       the source's partition, in one transaction. The originals are deleted
+       later (`clean_moved`), after a grace period longer than any read.
     """
     record, member = _record_and_member(deps, hint)
-    copied = _CopiedKeys()
     for _ in range(max_steps):
-        if record is None:
-            return None
-        if record.status is Status.COMPLETED and not record.progress.cleaned:
-            record = _clean(deps, record, copied.all())
-        elif record.status is not Status.RUNNING:
+        if record is None or record.status is not Status.RUNNING:
             return record
-        elif record.progress.copied:
+        if record.progress.copied:
             record = _complete_retrying(deps, record, member)
             member = None  # used: a later attempt reads it again
         else:
-            record = _copy_chunk(deps, record, copied)
+            record = _copy_chunk(deps, record)
     return record
 
 
-@dataclass
-class _CopiedKeys:
-    """The source keys one run copied, for deleting the originals without reading them
-    again: usable only when the run copied the whole history itself, from its start
-    and chunk after chunk (a run that resumes from another worker's bookmark reads
-    the keys again)."""
-
-    keys: list[dict[str, Any]] | None = field(default_factory=list)
-    resume_at: str | None = None  # the bookmark this run's last chunk handed on
-    copied_any: bool = False
-
-    def add(self, started_at: str | None, chunk: HistoryChunk) -> None:
-        if started_at is None:
-            self.keys = list(chunk.source_keys)  # (again) from the start of the history
-        elif self.keys is not None and self.copied_any and started_at == self.resume_at:
-            self.keys += chunk.source_keys
-        else:
-            self.keys = None
-        self.resume_at, self.copied_any = chunk.cursor, True
-
-    def all(self) -> list[dict[str, Any]] | None:
-        return self.keys if self.copied_any and self.resume_at is None else None
+def clean_moved(deps: Deps, unification_id: str) -> bool:
+    """Delete a completed move's originals once its grace period is over: no read that saw
+    the source still moving can be reading its partition by then (R3.3). Idempotent."""
+    record = deps.store.get_unification(unification_id)
+    if record is None or record.status is not Status.COMPLETED or record.progress.cleaned:
+        return False
+    due = record.progress.clean_after
+    if due is not None and due > deps.clock.now():
+        return False
+    while deps.store.delete_history_chunk(record.source_user_id, deps.settings.move_chunk_size) >= (
+        deps.settings.move_chunk_size
+    ):
+        pass
+    return _save_progress(deps, record, record.progress.model_copy(update={"cleaned": True})) is not None
 
 
-def _copy_chunk(deps: Deps, record: Unification, copied: _CopiedKeys) -> Unification | None:
+def _copy_chunk(deps: Deps, record: Unification) -> Unification | None:
     """Copy the next chunk and save the bookmark; the last chunk goes straight on to
     completion, which saves the progress with it."""
     p = record.progress
     chunk = deps.store.copy_history_chunk(
         record.source_user_id, record.target_user_id, p.cursor, deps.settings.move_chunk_size
     )
-    copied.add(p.cursor, chunk)
     advanced = p.model_copy(
         update={
             "chats_moved": min(p.chats_total, p.chats_moved + chunk.chats),
@@ -209,11 +192,14 @@ def _complete(deps: Deps, record: Unification | None, member: User | None) -> Un
     if record is None or record.status is not Status.RUNNING or not record.progress.copied:
         return record  # already completed, or (re-read after a conflict) not all copied yet
     now, p = deps.clock.now(), record.progress
+    grace = timedelta(seconds=deps.settings.move_cleanup_grace_seconds)
     done = record.changed(
         now,
         status=Status.COMPLETED,
         completed_at=now,
-        progress=p.model_copy(update={"chats_moved": p.chats_total, "events_moved": p.events_total}),
+        progress=p.model_copy(
+            update={"chats_moved": p.chats_total, "events_moved": p.events_total, "clean_after": now + grace}
+        ),
     )
     writes: list[w.Write] = [w.SaveUnification(done, record.version)]
     if member is not None and record.source_user_id in member.moving_sources:
@@ -228,13 +214,3 @@ def _complete(deps: Deps, record: Unification | None, member: User | None) -> Un
         writes.append(w.SaveUser(moved_in, member.version))
     deps.store.commit(writes)
     return done
-
-
-def _clean(deps: Deps, record: Unification, copied: list[dict[str, Any]] | None) -> Unification | None:
-    """Delete the source's originals; nothing reads them once the move has completed."""
-    if copied is not None:
-        deps.store.delete_history(copied)  # this run copied every one of them
-    else:
-        while deps.store.delete_history_chunk(record.source_user_id, deps.settings.move_chunk_size):
-            pass
-    return _save_progress(deps, record, record.progress.model_copy(update={"cleaned": True}))

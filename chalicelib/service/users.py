@@ -135,7 +135,7 @@ class Users:
             user_id = self.deps.store.get_member_user_id(value)
             user = self.deps.store.get_user(user_id) if user_id else None
             return [user] if user is not None and not user.is_unified else []
-        return self.deps.store.users_by_contact(field, value, limit)
+        return self.deps.store.users_holding(field, value, limit)
 
     def edit(self, user_id: str, profile: Profile, consent: Consent) -> UserWrite:
         """R7.1: a manager's edit; the values become verified. A real change of an

@@ -12,6 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from ..domain.models import (
     Channel,
     Chat,
+    ChatSummary,
     Delivery,
     Device,
     Event,
@@ -20,13 +21,29 @@ from ..domain.models import (
     LoginRecord,
     Message,
     Progress,
+    Status,
     Unification,
     User,
 )
 from ..domain.timefmt import iso, iso_or_none, parse_iso, parse_iso_or_none
 from ..domain.writes import PutReceipt
+from . import keys
+from .keys import (
+    chat_entry_key,
+    chat_key,
+    delivery_key,
+    device_key,
+    event_key,
+    login_key,
+    message_key,
+    owner_of,
+    receipt_key,
+    unification_key,
+    user_key,
+)
 
 Item = dict[str, Any]
+__all__ = ["Item", "from_wire", "owner_of", "to_wire"]
 DEVICE_RETENTION = timedelta(days=400)
 
 _serializer = TypeSerializer()
@@ -39,44 +56,6 @@ def to_wire(item: Item) -> dict[str, Any]:
 
 def from_wire(raw: dict[str, Any]) -> Item:
     return {k: _deserializer.deserialize(v) for k, v in raw.items()}
-
-
-def user_key(user_id: str) -> Item:
-    return {"PK": f"USER#{user_id}", "SK": "#USER"}
-
-
-def member_key(member_id: str) -> Item:
-    return {"PK": f"MEMBER#{member_id}", "SK": "#MEMBER"}
-
-
-def device_key(handle: str) -> Item:
-    """A device by the hash of its veilId (`domain.devices.device_handle`), never the veilId."""
-    return {"PK": f"DEVICE#{handle}", "SK": "#DEVICE"}
-
-
-def external_key(channel: str, external_id: str) -> Item:
-    return {"PK": f"EXT#{channel}#{external_id}", "SK": "#EXT"}
-
-
-def contact_key(field: str, value: str) -> Item:
-    """The members holding one contact value (R6.1), read by BatchGetItem."""
-    return {"PK": f"MCONTACT#{field}#{value}", "SK": "#MEMBERS"}
-
-
-def chat_key(chat_id: str) -> Item:
-    return {"PK": f"CHAT#{chat_id}", "SK": "#CHAT"}
-
-
-def unification_key(unification_id: str) -> Item:
-    return {"PK": f"UNIF#{unification_id}", "SK": "#UNIF"}
-
-
-def receipt_key(receipt_id: str) -> Item:
-    return {"PK": f"IDEM#{receipt_id}", "SK": "#IDEM"}
-
-
-def delivery_key(user_id: str, campaign_id: str) -> Item:
-    return {"PK": f"USER#{user_id}", "SK": f"D#{campaign_id}"}
 
 
 # users -------------------------------------------------------------------
@@ -106,6 +85,7 @@ def user_to_item(user: User) -> Item:
         "eventCount": user.event_count or None,
         "deliveryCount": user.delivery_count,
         "indexedContacts": dict(user.indexed_contacts) or None,
+        "overflowedContacts": list(user.overflowed_contacts) or None,
         "visited": user.visited,
         "createdAt": iso(user.created_at),
         "updatedAt": iso(user.updated_at),
@@ -114,13 +94,11 @@ def user_to_item(user: User) -> Item:
         "version": user.version,
     }
     if not user.is_unified:
-        # Search and matching (R6, R9.3) see un-unified users only.
-        phone = user.fields.get("mobileNumber")
-        email = user.fields.get("email")
-        if phone is not None:
-            item.update(g1pk=f"PHONE#{phone.value}", g1sk=iso(user.updated_at) + "#" + user.id)
-        if email is not None:
-            item.update(g2pk=f"EMAIL#{email.value}", g2sk=iso(user.updated_at) + "#" + user.id)
+        # Search (R9.3) sees un-unified users only.
+        for field in ("mobileNumber", "email"):
+            value = user.fields.get(field)
+            if value is not None:
+                item.update(keys.contact_index_entry(field, str(value.value), user.id))
     return item
 
 
@@ -149,6 +127,7 @@ def user_from_item(item: Item) -> User:
         event_count=int(item.get("eventCount", 0)),
         delivery_count=int(item.get("deliveryCount", 0)),
         indexed_contacts=dict(item.get("indexedContacts") or {}),
+        overflowed_contacts=tuple(item.get("overflowedContacts") or ()),
         visited=bool(item.get("visited")),
         created_at=parse_iso(item["createdAt"]),
         updated_at=parse_iso(item["updatedAt"]),
@@ -180,6 +159,7 @@ def device_to_item(device: Device) -> Item:
         "memberId": device.member_id,
         "version": device.version,
         "ttl": device_ttl(device.expires_at),
+        **keys.device_owner_entry(device.user_id, device.handle),
     }
 
 
@@ -200,9 +180,8 @@ def device_from_item(item: Item) -> Device:
 # history -----------------------------------------------------------------
 
 
-def chat_to_items(chat: Chat, owner_id: str) -> tuple[Item, Item]:
-    """The chat's own header and its entry in the owner's partition."""
-    body = {
+def _chat_body(chat: Chat) -> Item:
+    return {
         "kind": "chat",
         "id": chat.id,
         "creatorId": chat.creator_id,
@@ -210,7 +189,26 @@ def chat_to_items(chat: Chat, owner_id: str) -> tuple[Item, Item]:
         "externalId": chat.external_id,
         "createdAt": iso(chat.created_at),
     }
-    return {**chat_key(chat.id), **body}, {"PK": f"USER#{owner_id}", "SK": f"C#{chat.id}", **body}
+
+
+def chat_to_items(chat: Chat, owner_id: str, first: Message | None = None) -> tuple[Item, Item]:
+    """The chat's own header (keeping its latest messages) and its entry in the owner's partition."""
+    header = chat_summary_to_item(ChatSummary(chat=chat, recent=(first,) if first else ()))
+    return header, {**chat_entry_key(owner_id, chat.id), **_chat_body(chat)}
+
+
+def chat_summary_to_item(summary: ChatSummary) -> Item:
+    return {
+        **chat_key(summary.chat.id),
+        **_chat_body(summary.chat),
+        "recent": {m.id: message_fields(m) for m in summary.recent},
+        "older": summary.older,
+    }
+
+
+def chat_summary_from_item(item: Item) -> ChatSummary:
+    recent = tuple(sorted(map(message_from_item, (item.get("recent") or {}).values()), key=message_order))
+    return ChatSummary(chat=chat_from_item(item), recent=recent, older=bool(item.get("older")))
 
 
 def chat_from_item(item: Item) -> Chat:
@@ -223,10 +221,8 @@ def chat_from_item(item: Item) -> Chat:
     )
 
 
-def message_to_item(message: Message) -> Item:
+def message_fields(message: Message) -> Item:
     return {
-        "PK": f"CHAT#{message.chat_id}",
-        "SK": f"M#{message.id}",
         "kind": "message",
         "id": message.id,
         "chatId": message.chat_id,
@@ -236,6 +232,14 @@ def message_to_item(message: Message) -> Item:
         "text": message.text,
         "createdAt": iso(message.created_at),
     }
+
+
+def message_to_item(message: Message) -> Item:
+    return {**message_key(message.chat_id, message.id), **message_fields(message)}
+
+
+def message_order(message: Message) -> tuple[str, str]:
+    return iso(message.created_at), message.id
 
 
 def message_from_item(item: Item) -> Message:
@@ -252,8 +256,7 @@ def message_from_item(item: Item) -> Message:
 
 def event_to_item(event: Event) -> Item:
     return {
-        "PK": f"USER#{event.user_id}",
-        "SK": f"E#{event.id}",
+        **event_key(event.user_id, event.id),
         "kind": "event",
         "id": event.id,
         "userId": event.user_id,
@@ -288,8 +291,7 @@ def delivery_from_item(item: Item, owner_id: str) -> Delivery:
 
 def login_to_item(login: LoginRecord) -> Item:
     return {
-        "PK": f"USER#{login.user_id}",
-        "SK": f"L#{login.id}",
+        **login_key(login.user_id, login.id),
         "kind": "login",
         "id": login.id,
         "userId": login.user_id,
@@ -309,15 +311,10 @@ def login_from_item(item: Item) -> LoginRecord:
     )
 
 
-def owner_of(item: Item) -> str:
-    return str(item["PK"]).removeprefix("USER#")
-
-
 # unifications ------------------------------------------------------------
 
 
 def unification_to_item(u: Unification) -> Item:
-    created = iso(u.created_at) + "#" + u.id
     p = u.progress
     return {
         **unification_key(u.id),
@@ -330,19 +327,19 @@ def unification_to_item(u: Unification) -> Item:
         "status": u.status.value,
         "matchedOn": list(u.matched_on) or None,
         "fieldDecisions": json.dumps([d.model_dump(mode="json") for d in u.field_decisions]),
-        "progress": json.dumps(p.model_dump()),
+        "progress": json.dumps(p.model_dump(mode="json")),
         "reason": u.reason,
         "createdAt": iso(u.created_at),
         "updatedAt": iso(u.updated_at),
         "approvedAt": iso_or_none(u.approved_at),
         "completedAt": iso_or_none(u.completed_at),
         "version": u.version,
-        "g1pk": f"USTATUS#{u.status.value}",
-        "g1sk": created,
-        "g2pk": f"USRC#{u.source_user_id}",
-        "g2sk": created,
-        "g3pk": f"UTGT#{u.target_user_id}",
-        "g3sk": created,
+        **keys.unification_index_entries(u.id, u.status.value, iso(u.created_at), u.source_user_id, u.target_user_id),
+        **(
+            keys.due_entry(keys.CLEAN, u.id, iso(p.clean_after))
+            if u.status is Status.COMPLETED and not p.cleaned and p.clean_after is not None
+            else {}
+        ),
     }
 
 
@@ -380,4 +377,13 @@ def receipt_to_item(receipt: PutReceipt) -> Item:
         "createdAt": iso(receipt.created_at),
         "expiresAt": iso(receipt.expires_at),
         "ttl": int(receipt.expires_at.timestamp()),
+        **keys.receipt_subject_entry(receipt.subjects, receipt.receipt_id),
     }
+
+
+def listed_members(item: Item) -> list[str] | None:
+    """The members a contact value's index item lists; None when it counts more than it
+    lists (its item was full): a value that many members share never matches (R6.4)."""
+    if int(item.get("extra") or 0) > 0:
+        return None
+    return sorted(item.get("members") or ())

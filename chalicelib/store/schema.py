@@ -1,12 +1,13 @@
 """The table, as one source of truth for the app, the local stack, tests and infra/.
 
-One table, keys `PK`/`SK`, streams NEW_AND_OLD_IMAGES. Item layout:
+One table, keys `PK`/`SK`, streams NEW_AND_OLD_IMAGES. Item layout
+(`keys.py` builds every key):
 
 | item | PK | SK |
 | --- | --- | --- |
 | user | `USER#<id>` | `#USER` |
 | memberId claim | `MEMBER#<memberId>` | `#MEMBER` |
-| device + its session | `VEIL#<veilId>` | `#DEVICE` |
+| device + its session | `DEVICE#<hash of veilId>` | `#DEVICE` |
 | messenger id claim | `EXT#<channel>#<externalId>` | `#EXT` |
 | chat (header) | `CHAT#<chatId>` | `#CHAT` |
 | message | `CHAT#<chatId>` | `M#<messageId>` |
@@ -16,14 +17,22 @@ One table, keys `PK`/`SK`, streams NEW_AND_OLD_IMAGES. Item layout:
 | login record (R5.5) | `USER#<member user>` | `L#<loginId>` |
 | unification | `UNIF#<id>` | `#UNIF` |
 | members holding a contact value (R6) | `MCONTACT#<field>#<value>` | `#MEMBERS` |
+| Idempotency-Key receipt | `IDEM#<hash of scope and key>` | `#IDEM` |
 
 Ids are time-ordered, so a partition's `C#`/`E#` items list oldest first.
 
-GSIs (all sparse, projecting everything):
-- `gsi1` `g1pk`/`g1sk`: `PHONE#<e164>` → un-unified users by updatedAt (R6);
-  `USTATUS#<status>` → unifications by creation.
-- `gsi2` `g2pk`/`g2sk`: `EMAIL#<email>` → un-unified users; `USRC#<user>` → unifications of a source.
-- `gsi3` `g3pk`/`g3sk`: `UTGT#<user>` → unifications of a target member.
+GSIs (all sparse; they only nominate: every reader confirms on the base item,
+so they project keys only, or the few attributes a reader filters on):
+- `gsi1` `g1pk`/`g1sk`: `CONTACT#mobileNumber#<e164>` → un-unified users holding
+  it (R9.3; a placeholder value is sharded); `USTATUS#<status>#<shard>` →
+  unifications by status and creation, write-sharded over `keys.SHARDS`.
+- `gsi2` `g2pk`/`g2sk`: `CONTACT#email#<email>` → un-unified users holding it;
+  `USRC#<user>` → unifications of a source; `DUSER#<user>` → a user's devices;
+  `RSUBJ#<user>` → receipts about a user.
+- `gsi3` `g3pk`/`g3sk`: `UTGT#<user>` → unifications of a target member, with
+  their status and source (R7.4 runs the deferred ones).
+- `gsi4` `g4pk`/`g4sk`: `DUE#<kind>#<shard>` → work that comes due, by time:
+  a completed move's originals to delete after its grace period (R3.3).
 """
 
 from __future__ import annotations
@@ -38,7 +47,15 @@ GSIS: tuple[tuple[str, str, str], ...] = (
     ("gsi1", "g1pk", "g1sk"),
     ("gsi2", "g2pk", "g2sk"),
     ("gsi3", "g3pk", "g3sk"),
+    ("gsi4", "g4pk", "g4sk"),
 )
+# What each index copies of an item beside the keys (the rest is read from the base item).
+PROJECTIONS: dict[str, dict[str, Any]] = {
+    "gsi1": {"ProjectionType": "KEYS_ONLY"},
+    "gsi2": {"ProjectionType": "KEYS_ONLY"},
+    "gsi3": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status", "sourceUserId"]},
+    "gsi4": {"ProjectionType": "KEYS_ONLY"},
+}
 
 
 def table_definition(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, Any]:
@@ -61,7 +78,7 @@ def table_definition(table_name: str = DEFAULT_TABLE_NAME) -> dict[str, Any]:
                     {"AttributeName": pk, "KeyType": "HASH"},
                     {"AttributeName": sk, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": PROJECTIONS[name],
             }
             for name, pk, sk in GSIS
         ],

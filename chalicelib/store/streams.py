@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.models import LoginRecord, Unification, User
-from .codec import Item, from_wire, login_from_item, unification_from_item, user_from_item
+from ..domain.models import LoginRecord, Message, Unification, User
+from .codec import Item, from_wire, login_from_item, message_from_item, unification_from_item, user_from_item
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ class StreamRecord:
         if self.kind != "login" or self.new_image is None:
             return None
         return login_from_item(self.new_image)
+
+    def message(self) -> Message | None:
+        if self.kind != "message" or self.new_image is None:
+            return None
+        return message_from_item(self.new_image)
 
     def user(self) -> User | None:
         if self.kind != "user" or self.new_image is None:

@@ -50,7 +50,7 @@ def test_table_is_rendered_from_the_schema_the_local_stack_uses(built: Any) -> N
     assert props["KeySchema"] == schema["KeySchema"]
     assert props["AttributeDefinitions"] == schema["AttributeDefinitions"]
     assert props["GlobalSecondaryIndexes"] == schema["GlobalSecondaryIndexes"]
-    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2", "gsi3"]
+    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2", "gsi3", "gsi4"]
     assert props["BillingMode"] == schema["BillingMode"]
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

@@ -78,6 +78,8 @@ def service_env(monkeypatch: pytest.MonkeyPatch, fake_aws: dict[str, str], crede
     for name, value in credentials.service_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SESSION_TIMEOUT_SECONDS", str(SESSION_TIMEOUT))
+    # Originals of a completed move go at the next sweep (tests of the grace period set it).
+    monkeypatch.setenv("MOVE_CLEANUP_GRACE_SECONDS", "0")
 
 
 @pytest.fixture

@@ -78,27 +78,34 @@ def test_a_login_makes_as_many_requests_for_1000_events_as_for_10(api: Api, serv
 
 def test_moving_a_short_history_takes_one_pass_of_requests(api: Api, service: Service, table: Table) -> None:
     """Issue 6: a history that fits one chunk is moved with the requests the data model
-    needs and one more: read the record and its member together, the source's chats
-    and events (2 Query), copy them (1 BatchWriteItem), complete (1 TransactWriteItems),
-    delete the originals from the keys already read (1 BatchWriteItem), mark it cleaned
-    (1 PutItem)."""
-    import app
-    from chalicelib.local.stack import scheduled_event
+    needs: read the record and its member together, the source's chats and events
+    (2 Query), copy them (1 BatchWriteItem), complete (1 TransactWriteItems). After the
+    grace period (R3.3, issue 13.4) the originals go: the record (1 GetItem), their keys
+    (2 Query), delete them (1 BatchWriteItem), mark it cleaned (1 PutItem)."""
+    from chalicelib.service.unify import clean_moved, move_history
 
+    service.configure(MOVE_CLEANUP_GRACE_SECONDS="60")
     api.put_member("m-move", {"name": "Taro Yamada"})
     visitor = api.visit(profile={"name": "Mango"})
     give_history(api, table, service.clock, visitor, 10)
     unification = ok(api.login(visitor, "m-move"))["unification"]
+    deps = service.container.deps
 
-    with dynamodb_requests(service.container.client) as counts:
-        app.finish_unifications(scheduled_event(), None)
+    hint = service.store.get_unification(unification["id"])
+    with dynamodb_requests(service.container.client) as moving:
+        move_history(deps, hint)
     record = service.store.get_unification(unification["id"])
-    assert record.status.value == "completed" and record.progress.cleaned
+    assert record.status.value == "completed" and not record.progress.cleaned
     assert (record.progress.chats_total, record.progress.events_total) == (1, 10)
-    moving = counts - Counter({"Query": 2})  # the schedule's own two listings (deferred, running)
-    assert moving == Counter(
-        {"BatchGetItem": 1, "Query": 2, "BatchWriteItem": 2, "TransactWriteItems": 1, "PutItem": 1}
-    ), dict(counts)
+    assert moving == Counter({"BatchGetItem": 1, "Query": 2, "BatchWriteItem": 1, "TransactWriteItems": 1})
+    assert not clean_moved(deps, record.id), "not before the grace period is over"
+    service.clock.advance(61)
+    assert service.store.unifications_due_for_cleaning(service.clock.now()) == [record.id]
+    with dynamodb_requests(service.container.client) as cleaning:
+        assert clean_moved(deps, record.id)
+    assert cleaning == Counter({"GetItem": 1, "Query": 2, "BatchWriteItem": 1, "PutItem": 1}), dict(cleaning)
+    assert service.store.get_unification(record.id).progress.cleaned
+    assert service.store.unifications_due_for_cleaning(service.clock.now()) == []
     leftovers = table.client.query(
         TableName=table.name,
         KeyConditionExpression="PK = :pk",

@@ -69,6 +69,7 @@ def service_env(monkeypatch: pytest.MonkeyPatch, fake_aws: dict[str, str], crede
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MEMBER_HASH_SECRET", credentials.member_hash_secret)
     monkeypatch.setenv("SESSION_TIMEOUT_SECONDS", "1800")
+    monkeypatch.setenv("MOVE_CLEANUP_GRACE_SECONDS", "0")  # originals of a completed move go at the next sweep
 
 
 @pytest.fixture(scope="module")

@@ -378,8 +378,9 @@ def test_a_crash_after_any_write_of_a_login_that_unifies(make_harness: MakeHarne
 
 
 def test_a_crash_after_any_write_of_a_history_move(make_harness: MakeHarness, make_faults: MakeFaults) -> None:
-    """60 events and 3 chats moved 7 at a time (MOVE_CHUNK_SIZE=7) by the stream consumer: crash after
-    each of its writes, then resume by the stream alone, or by the schedule first."""
+    """60 events and 3 chats moved 7 at a time (MOVE_CHUNK_SIZE=7) by the stream consumer, then the
+    originals deleted by the schedule: crash after each of its writes, then resume by the stream
+    alone, or by the schedule first."""
 
     def build(h: Harness) -> Story:
         deterministic(h)
@@ -390,6 +391,7 @@ def test_a_crash_after_any_write_of_a_history_move(make_harness: MakeHarness, ma
 
     def operation(h: Harness, s: Story) -> None:
         h.drain()
+        h.schedule()
 
     def resume(h: Harness, s: Story, n: int) -> None:
         if n % 2 == 0:

@@ -34,7 +34,7 @@ from chalicelib.domain.models import Status, User
 from chalicelib.local.pump import StreamPump
 from chalicelib.local.stack import scheduled_event
 from chalicelib.service.users import Consent
-from chalicelib.store.dynamo import DynamoStore
+from chalicelib.store.actions import Actions
 
 GATED = ("TransactWriteItems", "PutItem")
 MEMBER = "taro"
@@ -210,9 +210,9 @@ def test_fifty_devices_logging_in_to_one_member_lose_nothing(make_server_harness
 
 def without_user_conditions(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bug a race test must catch: user writes that no longer check the version they were read at."""
-    original = DynamoStore._put
+    original = Actions.put
 
-    def unconditional(self: DynamoStore, item: dict[str, Any], expected_version: int | None) -> dict[str, Any]:
+    def unconditional(self: Actions, item: dict[str, Any], expected_version: int | None) -> dict[str, Any]:
         action = original(self, item, expected_version)
         if item.get("kind") == "user" and expected_version is not None:
             put = action["Put"]
@@ -220,7 +220,7 @@ def without_user_conditions(monkeypatch: pytest.MonkeyPatch) -> None:
                 put.pop(key, None)
         return action
 
-    monkeypatch.setattr(DynamoStore, "_put", unconditional)
+    monkeypatch.setattr(Actions, "put", unconditional)
 
 
 def test_negative_control_the_login_race_detects_a_missing_condition(

@@ -97,6 +97,7 @@ ENV = {
     "ACCESS_SECRET": ACCESS_SECRET,
     "PLUGIN_KEY": PLUGIN_KEY,
     "SESSION_TIMEOUT_SECONDS": str(SESSION_TIMEOUT),
+    "MOVE_CLEANUP_GRACE_SECONDS": "0",  # originals of a completed move go at the next sweep
     # Histories move in chunks of two, so a move takes several writes and a crash can cut it anywhere.
     "MOVE_CHUNK_SIZE": "2",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -632,7 +633,7 @@ class UnificationMachine(RuleBasedStateMachine):
 
     def tick(self) -> None:
         result = app.finish_unifications(scheduled_event(), None)
-        assert set(result) == {"deferred", "moved"}, result
+        assert set(result) == {"deferred", "moved", "cleaned"}, result
         self.reconcile(ticked=True)
 
     # reconciling what the stream and the schedule did ---------------------------------------
