@@ -60,9 +60,8 @@ export async function customerScreen(ctx, userId, { frozen = false } = {}) {
   ctx.show(
     header(user),
     resolvedFrom ? resolvedNote(resolvedFrom, user) : null,
-    h("div", { class: "columns" }, profileSection(user), h("section", { class: "side" }, proposeLink(user), devices(user))),
     pendingSection(user, pending, ctx),
-    editSection(user, ctx),
+    h("div", { class: "columns" }, profileSection(user), h("div", { class: "side" }, editSection(user, ctx), proposeLink(user))),
     history,
   );
 }
@@ -103,7 +102,7 @@ function frozenPage(user) {
           userLink(user.unifiedInto, "Open the member"),
         )
       : null,
-    h("div", { class: "columns" }, profileSection(user), h("section", { class: "side" }, devices(user))),
+    profileSection(user),
   ];
 }
 
@@ -145,6 +144,7 @@ function profileSection(user) {
     ),
     h("h3", {}, "Record"),
     h("dl", { class: "fields" }, facts(user)),
+    devices(user),
   );
 }
 
@@ -153,7 +153,7 @@ function devices(user) {
   return h(
     "div",
     { class: "devices" },
-    h("h2", {}, "Devices (veilIds)"),
+    h("h3", {}, "Devices (veilIds)"),
     ids.length ? h("ul", {}, ...ids.map((v) => h("li", {}, h("code", {}, v)))) : h("p", {}, "No device has booted as this user."),
   );
 }

@@ -207,3 +207,28 @@ def test_the_keyboard_alone_signs_in_navigates_and_dismisses_the_prompt(console:
     expect(prompt).to_be_hidden()
     expect(page.locator(".pending .review .badge")).to_have_text("Waiting for approval")
     assert re.search(r"#/user/", page.url)
+
+
+def test_a_running_unification_shows_its_progress_as_a_bar(console: ConsoleTab) -> None:
+    """R10 in the queue: moved of total as a bar; totals not counted yet (null) make it indeterminate.
+    A move on the local stack ends within moments, so the drawing is checked on the console's own
+    module with the shapes the API answers."""
+    console.open()
+    drawn = console.page.evaluate(
+        """async () => {
+            const { progressBar } = await import("./console/review.js");
+            const draw = (progress) => {
+                const line = progressBar({ progress });
+                const bar = line.querySelector("progress");
+                return [bar.hasAttribute("value") ? [bar.value, bar.max] : null, line.textContent];
+            };
+            return [
+                draw({ chats: { moved: 1, total: 4 }, events: { moved: 2, total: 6 } }),
+                draw({ chats: { moved: 0, total: null }, events: { moved: 0, total: null } }),
+            ];
+        }"""
+    )
+    assert drawn == [
+        [[3, 10], " 1 chat of 4, 2 events of 6 moved"],
+        [None, " counting the history…"],
+    ]
