@@ -140,7 +140,7 @@ export async function queueScreen(ctx, query) {
         h(
           "tr",
           {},
-          ...["Status", "Customer", "Member", "Matched on", "From", "Age", "Waiting for", "Progress", ""].map((t) =>
+          ...["Status", "Customer", "Member", "Matched on", "From", "Age", "Waiting for", "Progress", "Action"].map((t) =>
             h("th", { scope: "col" }, t),
           ),
         ),
