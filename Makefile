@@ -38,7 +38,7 @@ lint: $(STAMP)
 
 test: lint $(CHECKOV)
 	@sh tests/browser/ensure_chromium.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -436,6 +436,32 @@ def imports() -> dict[str, Any]:
     }
 
 
+# webhooks (R12) -------------------------------------------------------------------------
+
+
+@route("/v1/webhooks", ["POST", "GET"])
+def webhooks() -> Any:
+    c = container()
+    if web.request().method == "GET":
+        return {"webhooks": [views.webhook_json(w) for w in c.webhooks.listed()]}
+    b = body(s.WebhookIn)
+    webhook = c.webhooks.subscribe(b.url, b.events, b.description)
+    return created({"webhook": views.webhook_json(webhook, with_secret=True)})
+
+
+@route("/v1/webhooks/{webhook_id}", ["DELETE"])
+def webhook(webhook_id: str) -> Response:
+    container().webhooks.unsubscribe(webhook_id)
+    return Response(body="", status_code=204)
+
+
+@route("/v1/webhooks/{webhook_id}/deliveries", ["GET"])
+def webhook_deliveries(webhook_id: str) -> dict[str, Any]:
+    q = params("limit", "cursor")
+    result = container().webhooks.deliveries(webhook_id, s.cursor_of(q), s.limit_of(q))
+    return page("deliveries", [views.webhook_delivery_json(m) for m in result.items], result)
+
+
 # stream consumer and schedules --------------------------------------------------------
 
 
@@ -457,3 +483,15 @@ def finish_unifications(event: Any) -> dict[str, Any]:
         "moved": consumers.finish_running_unifications(),
         "cleaned": consumers.clean_moved_histories(),
     }
+
+
+@app.lambda_function(name="deliver_webhook")
+def deliver_webhook(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One webhook message's delivery (invoked asynchronously, one message each, R12)."""
+    return {"status": container().webhooks.deliver(str(event["message"]))}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="retry_webhooks")
+def retry_webhooks(event: Any) -> dict[str, Any]:
+    """Hand over every webhook message whose next attempt is due (R12)."""
+    return {"handedOver": container().webhooks.retry_due()}

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .service.sessions import Sessions
     from .service.unifications import Unifications
     from .service.users import Users
+    from .service.webhooks import Invoker, Webhooks
 
 
 def dynamodb_client(settings: Settings) -> Any:
@@ -101,7 +102,58 @@ class Container:
     def consumers(self) -> Consumers:
         from .service.consumers import Consumers
 
-        return Consumers(self.deps, self.unifications, self.history)
+        return Consumers(self.deps, self.unifications, self.history, self.webhooks)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Subscriptions and messages; each message delivered by an invocation of its own."""
+        from . import webhook_http
+        from .api.views import change_json
+        from .service.webhooks import Webhooks
+
+        deployed = self.settings.deployed
+
+        def post(url: str, body: bytes, headers: dict[str, str]) -> webhook_http.Outcome:
+            return webhook_http.post(url, body, headers, deployed=deployed)
+
+        webhooks = Webhooks(self.deps, change_json, post)
+        webhooks.invoker = invoker_for(self.settings, webhooks)
+        return webhooks
+
+
+class ThreadInvoker:
+    """Delivers each message in a thread of its own (`make run`, tests)."""
+
+    def __init__(self, deliver: Any, workers: int = 16) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._deliver = deliver
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
+
+    def deliver(self, ref: str) -> None:
+        self._pool.submit(self._deliver, ref)
+
+
+class LambdaInvoker:
+    """Delivers each message in an invocation of its own: the `deliver_webhook` function,
+    invoked asynchronously (Lambda retries it; the schedule finds what is still due)."""
+
+    def __init__(self, function_name: str, region: str) -> None:
+        self.function_name = function_name
+        self.client = boto3.client("lambda", region_name=region)
+
+    def deliver(self, ref: str) -> None:
+        import json
+
+        self.client.invoke(
+            FunctionName=self.function_name, InvocationType="Event", Payload=json.dumps({"message": ref}).encode()
+        )
+
+
+def invoker_for(settings: Settings, webhooks: Webhooks) -> Invoker:
+    if settings.deployed and settings.webhook_function_name:
+        return LambdaInvoker(settings.webhook_function_name, settings.region)
+    return ThreadInvoker(webhooks.deliver)
 
 
 _lock = threading.Lock()

@@ -33,6 +33,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # Running as a Lambda function (a deployed stage), not `make run` or a test.
     deployed: bool = False
+    # The function that delivers one webhook message (deployed stages; locally a thread).
+    webhook_function_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,5 +68,6 @@ class Settings:
                 o.strip().rstrip("/").lower() for o in (text("ALLOWED_ORIGINS") or "").split(",") if o.strip()
             ),
             deployed="AWS_LAMBDA_FUNCTION_NAME" in env,
+            webhook_function_name=text("WEBHOOK_FUNCTION_NAME"),
             contact_blocklist=tuple(v.strip() for v in (text("CONTACT_BLOCKLIST") or "").split(",") if v.strip()),
         )

@@ -62,3 +62,13 @@ def fake_aws() -> Iterator[dict[str, str]]:
         for name, value in FAKE_AWS_ENV.items():
             patch.setenv(name, value)
         yield dict(FAKE_AWS_ENV)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs the suite on every core (pytest-xdist, `--dist loadgroup`): a module's
+    tests stay together (they share module-scoped stacks and browsers), and so do the
+    infra tests (they share the session's package builds)."""
+    for item in items:
+        path = item.path.as_posix()
+        group = "infra" if "/tests/infra/" in path else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -119,6 +119,14 @@ ROUTES = [
        {201: r.MessengerOut}, s.MessengerIn, keyed=True),
     Op("POST", "/v1/imports", "Import a CSV of members and leads (R8.2)", "access", {200: r.ImportOut}, "csv",
        query=("autoApprove",)),
+    # webhooks (R12)
+    Op("POST", "/v1/webhooks", "Subscribe a URL to events; the answer shows its signing secret once", "access",
+       {201: r.WebhookOut}, s.WebhookIn),
+    Op("GET", "/v1/webhooks", "The subscriptions (no secrets)", "access", {200: r.WebhookList}),
+    Op("DELETE", "/v1/webhooks/{webhookId}", "Unsubscribe: the webhook gets nothing more", "access",
+       {204: r.NoContent}),
+    Op("GET", "/v1/webhooks/{webhookId}/deliveries", "A webhook's messages and how their delivery went, newest first",
+       "access", {200: r.WebhookDeliveryPage}, query=("limit", "cursor")),
 ]  # fmt: skip
 
 QUERY: dict[str, dict[str, Any]] = {

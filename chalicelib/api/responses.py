@@ -225,6 +225,43 @@ class ConsoleSession(Out):
     expiresAt: Timestamp
 
 
+class Webhook(Out):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    createdAt: Timestamp
+
+
+class WebhookWithSecret(Webhook):
+    secret: str = Field(description="whsec_<base64>: shown in this answer only; signs every message")
+
+
+class WebhookOut(Out):
+    webhook: WebhookWithSecret
+
+
+class WebhookList(Out):
+    webhooks: list[Webhook]
+
+
+class WebhookDelivery(Out):
+    id: str = Field(description="the message's webhook-id, the same on every attempt")
+    event: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0)
+    lastStatusCode: int | None
+    lastError: str | None
+    nextAttemptAt: Timestamp | None
+    createdAt: Timestamp
+    deliveredAt: Timestamp | None
+
+
+class WebhookDeliveryPage(Out):
+    deliveries: list[WebhookDelivery] = Field(description="newest first")
+    nextCursor: Cursor
+
+
 class NoContent(RootModel[None]):
     """No body."""
 

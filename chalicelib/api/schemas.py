@@ -91,6 +91,14 @@ class UnificationIn(Body):
     targetUserId: Id
 
 
+class WebhookIn(Body):
+    url: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+    events: Annotated[
+        list[Annotated[StrictStr, Field(min_length=1, max_length=100)]], Field(min_length=1, max_length=20)
+    ]
+    description: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+
 class ConsoleSignIn(Body):
     accessKey: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
     accessSecret: Annotated[StrictStr, Field(min_length=1, max_length=1000)]

@@ -6,6 +6,8 @@ from typing import Any
 
 from ..domain.models import Delivery, Device, Event, FieldDecision, Status, Unification, User
 from ..domain.timefmt import iso, iso_or_none
+from ..domain.webhooks import Change, Webhook
+from ..domain.webhooks import Message as WebhookMessage
 from ..service.history import ChatView, MessageView
 
 
@@ -130,4 +132,43 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "campaignId": delivery.campaign_id,
         "userId": delivery.user_id,
         "deliveredAt": iso(delivery.delivered_at),
+    }
+
+
+# webhooks (R12) ---------------------------------------------------------------
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    """A webhook message's body (API.md): ids and state of what changed, never a secret."""
+    if change.unification is not None:
+        data: dict[str, Any] = {"unification": unification_json(change.unification)}
+    elif change.user is not None:
+        data = {"user": user_json(change.user)}
+    else:
+        data = {"erasure": change.erasure or {}}
+    return {"type": change.event, "timestamp": iso(change.at), "data": data}
+
+
+def webhook_json(webhook: Webhook, with_secret: bool = False) -> dict[str, Any]:
+    shown = {
+        "id": webhook.id,
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "description": webhook.description,
+        "createdAt": iso(webhook.created_at),
+    }
+    return {**shown, "secret": webhook.secret} if with_secret else shown
+
+
+def webhook_delivery_json(message: WebhookMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "event": message.event,
+        "status": message.status,
+        "attempts": message.attempts,
+        "lastStatusCode": message.last_status_code,
+        "lastError": message.last_error,
+        "nextAttemptAt": iso_or_none(message.next_attempt_at) if message.status == "pending" else None,
+        "createdAt": iso(message.created_at),
+        "deliveredAt": iso_or_none(message.delivered_at),
     }

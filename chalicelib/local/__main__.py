@@ -58,7 +58,9 @@ def main() -> int:
         sequence = str(record.get("dynamodb", {}).get("SequenceNumber", "?"))
         container().deps.store.record_failure("stream", sequence, record, reason)
 
-    stack.start_workers(application.stream_consumer, [application.finish_unifications], on_give_up=park)
+    stack.start_workers(
+        application.stream_consumer, [application.finish_unifications, application.retry_webhooks], on_give_up=park
+    )
 
     print(f"Serving the unification API on {api_base}", flush=True)
     print(f"  Demo shop:     {demo}", flush=True)

@@ -6,11 +6,13 @@ import logging
 from collections.abc import Sequence
 
 from ..domain.models import Status, UserType
+from ..domain.webhooks import unification_change, user_change
 from ..store.streams import StreamRecord
 from .deps import Deps
 from .history import History
 from .unifications import Unifications
 from .unify import clean_moved, move_history
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +27,11 @@ def _unification_id(record: StreamRecord) -> str | None:
 
 
 class Consumers:
-    def __init__(self, deps: Deps, unifications: Unifications, history: History) -> None:
+    def __init__(self, deps: Deps, unifications: Unifications, history: History, webhooks: Webhooks) -> None:
         self.deps = deps
         self.unifications = unifications
         self.history = history
+        self.webhooks = webhooks
 
     def handle_records(self, records: Sequence[StreamRecord]) -> list[str]:
         """Act on each record; return the sequence numbers that failed, lowest first.
@@ -40,14 +43,32 @@ class Consumers:
         latest = {key: index for index, key in enumerate(ids) if key is not None}
         for index, record in enumerate(records):
             key = ids[index]
-            if key is not None and latest[key] != index:
-                continue  # a later image of the same unification follows in this batch: it decides
+            # A later image of the same unification in this batch decides its move.
+            superseded = key is not None and latest[key] != index
             try:
-                self.handle_record(record)
+                self.tell(record)
+                if not superseded:
+                    self.handle_record(record)
             except Exception:
                 log.exception("stream record %s failed", record.sequence_number)
                 return [r.sequence_number for r in records[index:]]
         return []
+
+    def tell(self, record: StreamRecord) -> None:
+        """Every committed change worth telling, to the webhooks subscribed (R12): the
+        stream is the outbox, so a change that committed is always told."""
+        if record.kind == "webhook":
+            self.webhooks.forget_subscriptions()
+            return
+        change = None
+        if record.kind == "unification":
+            after = record.unification()
+            if after is not None:
+                change = unification_change(record.unification_before(), after)
+        elif record.kind == "user":
+            change = user_change(record.user_before(), record.user())
+        if change is not None:
+            self.webhooks.tell(change)
 
     def handle_record(self, record: StreamRecord) -> None:
         """Route one change: running unifications move history (R10), login records

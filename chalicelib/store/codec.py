@@ -379,7 +379,7 @@ def receipt_to_item(receipt: PutReceipt) -> Item:
         "createdAt": iso(receipt.created_at),
         "expiresAt": iso(receipt.expires_at),
         "ttl": int(receipt.expires_at.timestamp()),
-        **keys.receipt_subject_entry(receipt.subjects, receipt.receipt_id),
+        **keys.about_entry(receipt.subjects, receipt.receipt_id),
     }
 
 

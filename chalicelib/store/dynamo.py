@@ -2,8 +2,8 @@
 
 Built from modules a reader holds in one sitting: `reads` (items by key),
 `history` (history across partitions), `listings` (through the indexes),
-`moves` (a history moving into its member), `commits` (transactions and
-batches), over `base` (the table itself). Every access is a GetItem, a
+`moves` (a history moving into its member), `webhooks` (subscriptions and their
+messages), `commits` (transactions and batches), over `base` (the table itself). Every access is a GetItem, a
 BatchGetItem of what is read together, a Query, or a conditional write.
 """
 
@@ -17,11 +17,12 @@ from .commits import Commits
 from .history import HistoryReads
 from .listings import Listings
 from .moves import Moves
+from .webhooks import Webhooks
 
 __all__ = ["DynamoStore", "UnprocessedItems"]
 
 
-class DynamoStore(Listings, HistoryReads, Moves, Commits):
+class DynamoStore(Listings, HistoryReads, Webhooks, Moves, Commits):
     def unifications_due_for_cleaning(self, now: datetime) -> list[str]:
         """Completed moves whose grace period is over: their originals may go (R3.3)."""
-        return [pk.removeprefix(keys.UNIFICATION) for pk in self.due(keys.CLEAN, now)]
+        return [pk.removeprefix(keys.UNIFICATION) for pk, _ in self.due(keys.CLEAN, now)]

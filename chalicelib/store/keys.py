@@ -21,6 +21,7 @@ SHARDS = 10  # at 1,000 unifying logins a second, 200 index writes a second per 
 USER, MEMBER, DEVICE, EXTERNAL = "USER#", "MEMBER#", "DEVICE#", "EXT#"
 CHAT, UNIFICATION, CONTACT_INDEX, RECEIPT, FAILURE = "CHAT#", "UNIF#", "MCONTACT#", "IDEM#", "FAILURE#"
 CONSOLE = "CONSOLE#"
+WEBHOOKS, WEBHOOK_MESSAGES = "WEBHOOKS", "WHMSG#"
 # sort-key prefixes within a user's partition
 CHATS, EVENTS, DELIVERIES, LOGINS = "C#", "E#", "D#", "L#"
 HISTORY_PREFIXES = (CHATS, EVENTS)
@@ -166,13 +167,33 @@ def devices_of_key(user_id: str) -> str:
     return f"DUSER#{user_id}"
 
 
-def receipt_subject_entry(subjects: tuple[str, ...], receipt_id: str) -> Item:
-    """A receipt listed under its first subject (erasure deletes what it stored, R11)."""
-    return {"g2pk": f"RSUBJ#{subjects[0]}", "g2sk": receipt_id} if subjects else {}
+def about_entry(subjects: tuple[str, ...], item_id: str) -> Item:
+    """A receipt or webhook message listed under the user it is about (erasure, R11)."""
+    return {"g2pk": f"ABOUT#{subjects[0]}", "g2sk": item_id} if subjects else {}
 
 
-def receipts_of_key(user_id: str) -> str:
-    return f"RSUBJ#{user_id}"
+def about_key(user_id: str) -> str:
+    return f"ABOUT#{user_id}"
+
+
+def webhook_key(webhook_id: str) -> Item:
+    return {"PK": WEBHOOKS, "SK": f"W#{webhook_id}"}
+
+
+def webhook_message_key(webhook_id: str, created: str, message_id: str) -> Item:
+    """A webhook's message, in one of its shards, sorted by creation."""
+    return {"PK": f"{WEBHOOK_MESSAGES}{webhook_id}#{shard_of(message_id)}", "SK": f"{created}#{message_id}"}
+
+
+def webhook_message_partitions(webhook_id: str) -> list[str]:
+    return [f"{WEBHOOK_MESSAGES}{webhook_id}#{shard}" for shard in range(SHARDS)]
+
+
+def webhook_message_of(pk: str, sk: str) -> tuple[str, str, str]:
+    """(webhook id, creation, message id) of a message's key."""
+    webhook_id = pk.removeprefix(WEBHOOK_MESSAGES).rsplit("#", 1)[0]
+    created, _, message_id = sk.rpartition("#")
+    return webhook_id, created, message_id
 
 
 def due_keys(kind: str) -> list[str]:

@@ -10,20 +10,20 @@ merges them in creation order.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from ..domain.models import Status, Unification, User
 from ..service.ports import Page
 from . import keys
 from .base import TableClient
 from .codec import from_wire, to_wire
-from .cursors import DONE, StatusCursor, UserUnificationsCursor, decode, encode
+from .cursors import StatusCursor, UserUnificationsCursor, decode, encode
+from .gather import Gather
 from .reads import Reads
 
 STATUS_ORDER = [s.value for s in Status]  # pending_approval first: what a manager looks at first
 
 
-class Listings(Reads, TableClient):
+class Listings(Reads, Gather, TableClient):
     # unifications -------------------------------------------------------------------
 
     def unifications_with_status(self, status: Status | None, cursor: str | None, limit: int) -> Page[Unification]:
@@ -33,53 +33,21 @@ class Listings(Reads, TableClient):
         )
         if status is not None and state.statuses != [status.value]:
             state = StatusCursor(t="us", statuses=[status.value])  # a cursor of another listing starts afresh
-        statuses, shards = list(state.statuses), dict(state.shards)
-        if not set(statuses) <= set(STATUS_ORDER):
-            statuses = [s for s in statuses if s in STATUS_ORDER] or [STATUS_ORDER[0]]
+        statuses = [s for s in state.statuses if s in STATUS_ORDER] or [STATUS_ORDER[0]]
+        shards = dict(state.shards)
+        index, pk_name, sk_name = keys.GSI1
         found: list[Unification] = []
         while statuses and len(found) < limit:
-            rows, shards = self._gather(statuses[0], shards, limit - len(found))
-            records = self.get_unifications([str(r["PK"]).removeprefix(keys.UNIFICATION) for r in rows])
-            found += [records[i] for i in (str(r["PK"]).removeprefix(keys.UNIFICATION) for r in rows) if i in records]
-            found = [r for r in found if status is None or r.status is status]
-            if all(position == DONE for position in shards.values()) and len(shards) == keys.SHARDS:
+            partitions = keys.status_keys(statuses[0])
+            rows, shards = self._gather(partitions, pk_name, sk_name, shards, limit - len(found), index=index)
+            ids = [str(r["PK"]).removeprefix(keys.UNIFICATION) for r in rows]
+            records = self.get_unifications(ids)
+            found += [records[i] for i in ids if i in records and (status is None or records[i].status is status)]
+            if self._all_done(shards, len(partitions)):
                 statuses, shards = statuses[1:], {}
         if not statuses:
             return Page(found, None)
         return Page(found, encode(StatusCursor(t="us", statuses=statuses, shards=shards)))
-
-    def _gather(self, status: str, shards: dict[str, str], limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """The next `limit` index rows of one status across its shards, in creation order,
-        and each shard's position after them."""
-        _, pk_name, sk_name = keys.GSI1
-        candidates: list[tuple[str, str, dict[str, Any], bool]] = []
-        exhausted: dict[str, bool] = {}
-        for number, pk in enumerate(keys.status_keys(status)):
-            shard = str(number)
-            position = shards.get(shard, "")
-            if position == DONE:
-                continue
-            condition = f"{pk_name} = :pk" + (f" AND {sk_name} > :after" if position else "")
-            values = {":pk": pk, **({":after": position} if position else {})}
-            raw = self._query_page(
-                IndexName=keys.GSI1[0],
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=to_wire(values),
-                Limit=limit,
-            )
-            rows = [from_wire(i) for i in raw.get("Items", [])]
-            exhausted[shard] = "LastEvaluatedKey" not in raw
-            candidates += [(str(row[sk_name]), shard, row, False) for row in rows]
-        candidates.sort(key=lambda c: c[0])
-        taken = candidates[:limit]
-        after = dict(shards)
-        for sort_key, shard, _, _ in taken:
-            after[shard] = sort_key
-        for shard, done in exhausted.items():
-            left_behind = any(c[1] == shard for c in candidates[limit:])
-            if done and not left_behind:
-                after[shard] = DONE
-        return [row for _, _, row, _ in taken], after
 
     def every_unification_with_status(self, status: Status) -> Iterator[Unification]:
         """All of one status, page after page (the scheduled sweeps)."""

@@ -99,10 +99,10 @@ class Moves(TableClient):
         self.delete_history(found)
         return len(found)
 
-    def due(self, kind: str, now: datetime, limit: int = 100) -> list[str]:
-        """Ids of the items whose `kind` of work is due by `now` (oldest first, every shard)."""
+    def due(self, kind: str, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        """(PK, SK) of the items whose `kind` of work is due by `now` (oldest first, every shard)."""
         index, pk_name, sk_name = keys.GSI4
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, str]] = []
         for pk in keys.due_keys(kind):
             raw = self.client.query(
                 TableName=self.table,
@@ -111,5 +111,7 @@ class Moves(TableClient):
                 ExpressionAttributeValues=to_wire({":pk": pk, ":now": iso(now) + "#\uffff"}),
                 Limit=limit,
             )
-            found += [(str(row[sk_name]), str(row["PK"])) for row in map(from_wire, raw.get("Items", []))]
-        return [pk for _, pk in sorted(found)[:limit]]
+            found += [
+                (str(row[sk_name]), str(row["PK"]), str(row["SK"])) for row in map(from_wire, raw.get("Items", []))
+            ]
+        return [(pk, sk) for _, pk, sk in sorted(found)[:limit]]

@@ -27,6 +27,11 @@ class StreamRecord:
             return None
         return unification_from_item(self.new_image)
 
+    def unification_before(self) -> Unification | None:
+        if self.kind != "unification" or self.old_image is None:
+            return None
+        return unification_from_item(self.old_image)
+
     def login(self) -> LoginRecord | None:
         if self.kind != "login" or self.new_image is None:
             return None

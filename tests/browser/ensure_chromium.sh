@@ -2,12 +2,18 @@
 # `make test` calls this before pytest: the browser tests drive Debian's Chromium.
 # Installs it with apt-get where it is missing and we are root on Debian; otherwise
 # says in one line how to get it (the tests then skip, or fail with CI=true).
+# Japanese text (the guide's names) renders in the screenshots with a CJK font.
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-command -v "$CHROMIUM" >/dev/null 2>&1 && exit 0
+PACKAGES="chromium fonts-liberation fonts-noto-cjk"
+missing=""
+command -v "$CHROMIUM" >/dev/null 2>&1 || missing="chromium"
+[ -d /usr/share/fonts/opentype/noto ] || missing="$missing fonts"
+[ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing chromium for tests/browser (apt-get)..."
+  echo "Installing $PACKAGES for tests/browser (apt-get)..."
   export DEBIAN_FRONTEND=noninteractive
-  if apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; then
+  # shellcheck disable=SC2086
+  if apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null; then
     exit 0
   fi
   echo "apt-get could not install chromium: the browser tests will skip (or fail with CI=true)." >&2

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from chalice.test import Client
 from moto import mock_aws
 
 import app
 from chalicelib import bootstrap
 from chalicelib.config import Settings
+from chalicelib.local.pump import StreamPump
 from chalicelib.store.schema import create_table
 
 from .support import Api, FakeClock, Table
@@ -116,3 +118,36 @@ def table(service: Service) -> Table:
 def api(service: Service, credentials: Credentials, tmp_path: Path) -> Api:
     # An empty project dir: Chalice adds no stage variables, so the environment is the test's alone.
     return Api(Client(app.app, project_dir=str(tmp_path)), credentials)
+
+
+# the table's stream, fed to the real handler by the local stack's pump ---------------------
+
+
+@dataclass
+class RecordingHandler:
+    """The real stream handler, remembering every batch it was given."""
+
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.batches.append(event)
+        result: dict[str, Any] = app.stream_consumer(event, context)
+        self.results.append(result)
+        return result
+
+
+@pytest.fixture(scope="package")
+def streams(aws: Any) -> Any:
+    return boto3.client("dynamodbstreams", region_name=REGION, config=Config(account_id_endpoint_mode="disabled"))
+
+
+@pytest.fixture
+def handler() -> RecordingHandler:
+    return RecordingHandler()
+
+
+@pytest.fixture
+def pump(service: Service, streams: Any, handler: RecordingHandler) -> StreamPump:
+    arn = service.table.client.describe_table(TableName=service.table.name)["Table"]["LatestStreamArn"]
+    return StreamPump(streams, arn, handler, idle_sleep=0)

@@ -8,50 +8,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import app
 from chalicelib.local.pump import StreamPump
 from chalicelib.local.stack import scheduled_event
 
-from .conftest import REGION, Service
+from .conftest import REGION, RecordingHandler, Service
 from .support import Api, Table, ok
-
-
-@dataclass
-class RecordingHandler:
-    """The real stream handler, remembering every batch it was given."""
-
-    batches: list[dict[str, Any]] = field(default_factory=list)
-    results: list[dict[str, Any]] = field(default_factory=list)
-
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        self.batches.append(event)
-        result: dict[str, Any] = app.stream_consumer(event, context)
-        self.results.append(result)
-        return result
-
-
-@pytest.fixture(scope="package")
-def streams(aws: Any) -> Any:
-    return boto3.client("dynamodbstreams", region_name=REGION, config=Config(account_id_endpoint_mode="disabled"))
-
-
-@pytest.fixture
-def handler() -> RecordingHandler:
-    return RecordingHandler()
-
-
-@pytest.fixture
-def pump(service: Service, streams: Any, handler: RecordingHandler) -> StreamPump:
-    arn = service.table.client.describe_table(TableName=service.table.name)["Table"]["LatestStreamArn"]
-    return StreamPump(streams, arn, handler, idle_sleep=0)
 
 
 @dataclass(frozen=True)
