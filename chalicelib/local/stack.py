@@ -129,7 +129,7 @@ class LocalStack:
         )
         client = boto3.client("dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint_url)
         arn = client.describe_table(TableName=s.table_name)["Table"]["LatestStreamArn"]
-        self.pump = StreamPump(streams, arn, stream_handler, on_give_up=on_give_up)
+        self.pump = StreamPump(streams, arn, stream_handler, on_give_up=on_give_up, lanes=10, batch_size=1000)
         jobs = list(scheduled)
         self.threads = [
             threading.Thread(target=self.pump.run_forever, daemon=True, name="stream-pump"),
