@@ -40,6 +40,7 @@ STREAM_MAPPING = {
     "StartingPosition": "TRIM_HORIZON",
     "BatchSize": 100,
     "MaximumBatchingWindowInSeconds": 1,
+    "ParallelizationFactor": 10,  # batches per shard at once, each partition key in order (issue 10.14)
     "FunctionResponseTypes": ["ReportBatchItemFailures"],
     "BisectBatchOnFunctionError": True,
     "MaximumRetryAttempts": 5,
