@@ -109,7 +109,7 @@ def run(embedded: Embedded, events: int, chats: int, profiles: Profiles, reps: i
 
 def _timed_move(embedded: Embedded, service: Service, unification_id: str, expected: int) -> Move:
     """Run the background move as the stream consumer does (`move_history`) until done."""
-    from chalicelib.service.unify import move_history
+    from chalicelib.service.unify import clean_moved, move_history
 
     watch = CompletionWatch(service.container.client, service.log, embedded.server_clock)
     before = service.log.snapshot()
@@ -120,7 +120,13 @@ def _timed_move(embedded: Embedded, service: Service, unification_id: str, expec
     started = time.perf_counter()
     record = move_history(service.deps, hint)
     while record is not None and not (record.status.value == "completed" and record.progress.cleaned):
-        record = move_history(service.deps, hint)
+        if record.status.value != "completed":
+            record = move_history(service.deps, hint)
+            continue
+        # The originals go once the grace period is over (R3.3): the schedule's work, timed here.
+        service.clock.advance(service.deps.settings.move_cleanup_grace_seconds + 1)
+        clean_moved(service.deps, unification_id)
+        record = service.deps.store.get_unification(unification_id)
     finished = time.perf_counter()
     watch.detach()
     if record is None or watch.at is None or watch.tally is None or watch.server_tally is None:

@@ -298,6 +298,7 @@ def seed_history(
     writes them (its own codec), by plain BatchWriteItem. Returns their keys."""
     from chalicelib.domain.models import Channel, Chat, Event
     from chalicelib.store.codec import chat_to_items, event_to_item, to_wire
+    from chalicelib.store.keys import user_key
 
     clock = service.clock
     items = []
@@ -316,4 +317,12 @@ def seed_history(
         items.append(to_wire(header))
         items.append(to_wire(ref))
     embedded.batch_write(service.table, items)
+    # The user's counts beside it, as the app keeps them: a unification's totals come from
+    # them, and one with nothing counted completes as it commits (R10).
+    embedded.raw.update_item(
+        TableName=service.table,
+        Key=to_wire(user_key(user_id)),
+        UpdateExpression="ADD chatCount :chats, eventCount :events",
+        ExpressionAttributeValues={":chats": {"N": str(chats)}, ":events": {"N": str(events)}},
+    )
     return [{"PK": item["PK"], "SK": item["SK"]} for item in items]
