@@ -189,6 +189,7 @@ class Erasures:
             for unification_id in store.unifications_naming(user_id):
                 self.forget_in(unification_id)
                 store.erase_messages_about(unification_id, e.created_at)
+        store.erase_failures_naming(e.user_ids)
         return self._save(e, e.completed(now))
 
     def _save(self, before: Erasure, after: Erasure) -> Erasure | None:

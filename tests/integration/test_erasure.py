@@ -16,6 +16,7 @@ from chalicelib.local.stack import scheduled_event
 
 from .conftest import Service
 from .support import Api, Table, Visitor, ok, quote, refused
+from .test_webhooks import Inline, Receiver, inline, receiver, subscribe  # noqa: F401 (fixtures)
 
 NAME, PHONE, EMAIL = "Kagami Erasable", "090-4444-1234", "kagami.erasable@example.com"
 PHONE_E164 = "+819044441234"
@@ -260,3 +261,20 @@ def test_a_login_and_a_manager_edit_racing_the_erasure_leave_nothing(
         # the login came after: a new member under the freed memberId, holding the late visitor only
         fresh = ok(api.admin("GET", "/v1/members/m-kagami"))["user"]
         assert fresh["id"] not in person.ids
+
+
+def test_other_systems_hear_user_erased_with_ids_and_counts_only(
+    api: Api, pump: StreamPump, receiver: Receiver, inline: Inline, table: Table
+) -> None:
+    person = build_person(api, pump, events=3)
+    hook = subscribe(api, receiver.url, ["user.erased", "unification.completed"])
+    erasure = erase(api, person.member["id"])
+    finish(api, pump, erasure["id"])
+    told = [m for m in receiver.messages(hook["secret"]) if m["type"] == "user.erased"]
+    assert len(told) == 1, told
+    data = told[0]["data"]["erasure"]
+    assert data["id"] == erasure["id"] and sorted(data["userIds"]) == sorted(person.ids)
+    assert set(data) == {"id", "userIds", "memberId", "status", "counts", "progress", "createdAt", "completedAt"}
+    bodies = json.dumps(receiver.messages(hook["secret"]), ensure_ascii=False)
+    assert not [value for value in person.pii if value in bodies]
+    assert leftovers(table, person.pii) == []
