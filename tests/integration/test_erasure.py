@@ -15,8 +15,8 @@ from chalicelib.local.pump import StreamPump
 from chalicelib.local.stack import scheduled_event
 
 from .conftest import Service
+from .receiver import Inline, Receiver, subscribe
 from .support import Api, Table, Visitor, ok, quote, refused
-from .test_webhooks import Inline, Receiver, inline, receiver, subscribe  # noqa: F401 (fixtures)
 
 NAME, PHONE, EMAIL = "Kagami Erasable", "090-4444-1234", "kagami.erasable@example.com"
 PHONE_E164 = "+819044441234"
