@@ -65,9 +65,10 @@ def main() -> int:
     print(f"Serving the unification API on {api_base}", flush=True)
     print(f"  Demo shop:     {demo}", flush=True)
     print(f"  DynamoDB:      {settings.dynamodb_endpoint_url} (table {settings.table_name})", flush=True)
-    print(f"  ACCESS_KEY={settings.access_key}", flush=True)
-    print(f"  ACCESS_SECRET={settings.access_secret}", flush=True)
-    print(f"  PLUGIN_KEY={settings.plugin_key}", flush=True)
+    # Only what was generated here is shown: a secret the user set is never written out.
+    for name in ("ACCESS_KEY", "ACCESS_SECRET", "PLUGIN_KEY"):
+        shown = generated.get(name, "(from the environment)")
+        print(f"  {name}={shown}", flush=True)
     print(
         f"  MEMBER_HASH_SECRET={'set' if settings.member_hash_secret else 'unset (logins need no memberHash)'}",
         flush=True,
