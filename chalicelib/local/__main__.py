@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from .demo import start_demo
+from .replay import write_state
 from .stack import LocalStack, local_defaults, prepare
 
 
@@ -61,6 +62,8 @@ def main() -> int:
     stack.start_workers(
         application.stream_consumer, [application.finish_unifications, application.retry_webhooks], on_give_up=park
     )
+    # `make replay-failures` (chalicelib/local/replay.py) finds this stack's DynamoDB here.
+    state = write_state(port, settings.dynamodb_endpoint_url or "", settings.table_name)
 
     print(f"Serving the unification API on {api_base}", flush=True)
     print(f"  Demo shop:     {demo}", flush=True)
@@ -87,6 +90,7 @@ def main() -> int:
         server.serve_forever()
     finally:
         stack.stop()
+        state.unlink(missing_ok=True)
     return 0
 
 
