@@ -60,8 +60,9 @@ def read_parameters(path: str, region: str | None) -> dict[str, str]:
 
 
 def accepted(current: str | None, previous: str | None) -> tuple[str, ...]:
-    """The values a caller may present: the current one, and during a rotation the previous."""
-    return tuple(value for value in (current, previous) if value) if current else ()
+    """The values a caller may present: the current one, and during a rotation the previous
+    (a previous value left alone still guards: it is never read as "no secret")."""
+    return tuple(value for value in (current, previous) if value)
 
 
 def matches(given: str | None, values: tuple[str, ...]) -> bool:
