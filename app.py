@@ -347,6 +347,26 @@ def manager_reply(chat_id: str) -> Any:
     return respond(answer, c.history.manager_reply(chat_id, b.text, b.managerName, receipt=answer.receipt))
 
 
+# erasure (R11) -------------------------------------------------------------------------
+
+
+@route("/v1/users/{user_id}/erasure", ["POST"])
+def erasure_request(user_id: str) -> Response:
+    """Forget the whole person `user_id` belongs to; `?dryRun=true` counts what would go."""
+    dry_run = s.flag_of(params("dryRun"), "dryRun", False)
+    erasure = container().erasures.request(user_id, dry_run=dry_run)
+    return Response(
+        body={"erasure": views.erasure_json(erasure)},
+        status_code=200 if dry_run else 202,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+@route("/v1/erasures/{erasure_id}", ["GET"])
+def erasure(erasure_id: str) -> dict[str, Any]:
+    return {"erasure": views.erasure_json(container().erasures.get(erasure_id))}
+
+
 # manual unification (R7) -------------------------------------------------------------
 
 
@@ -479,12 +499,13 @@ def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def finish_unifications(event: Any) -> dict[str, Any]:
     """Finish what the stream left undone: deferred unifications whose member has
     logged in since approval (R7.4), then history moves (R10); then delete the
-    originals of moves whose grace period is over (R3.3)."""
+    originals of moves whose grace period is over (R3.3); then erasures (R11.3)."""
     consumers = container().consumers
     return {
         "deferred": consumers.finish_deferred_unifications(),
         "moved": consumers.finish_running_unifications(),
         "cleaned": consumers.clean_moved_histories(),
+        "erased": consumers.resume_erasures(),
     }
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from . import report
 from .profiling import Profiles
 
-SECTIONS = ("requests", "unify", "move", "import", "local", "lag", "hotkeys", "cold", "sizes")
+SECTIONS = ("requests", "unify", "move", "import", "local", "lag", "hotkeys", "cold", "sizes", "erasure")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -361,6 +361,44 @@ class Run:
                 report.Figure(number, key, title, value, f"{value / 1024:.1f} KB", target, value <= limit, found)
             )
 
+    def erasure(self) -> None:
+        from . import erasure
+
+        r = erasure.run(self.embedded, chats=5 if self.quick else 20)
+        m = r["measured"]
+        r["summary"] = (
+            f"the request: {m['1000']['request_requests']} requests with 1000 events,"
+            f" {m['100']['request_requests']} with 100; the background:"
+            f" {r['per_item']:.3f} requests per erased item ({m['1000']['background_requests']}"
+            f" for {m['1000']['items']})"
+        )
+        ratio = r["request_ratio"]
+        self.figures.append(
+            report.Figure(
+                12,
+                "erasure-request",
+                "erasure request, 1000 events / 100 (requests)",
+                ratio,
+                f"{ratio:.2f}",
+                "<= 1.0",
+                ratio <= 1.0,
+                r,
+            )
+        )
+        per_item = r["per_item"]
+        self.figures.append(
+            report.Figure(
+                12,
+                "erasure-per-item",
+                "erasure background, requests per erased item",
+                per_item,
+                f"{per_item:.3f}",
+                "<= 0.1",
+                per_item <= 0.1,
+                {"summary": r["summary"]},
+            )
+        )
+
     def cold(self) -> None:
         from . import cold_start
 
@@ -442,6 +480,12 @@ def main(argv: list[str]) -> int:
             ((6, "cold-start", "import app / import chalice, boto3, pydantic", "<= 1.3"),),
         ),
         ("sizes", "10 and 11 what a browser downloads", run.sizes, ()),
+        (
+            "erasure",
+            "12 erasure",
+            run.erasure,
+            ((12, "erasure-request", "erasure request, 1000 events / 100 (requests)", "<= 1.0"),),
+        ),
     ]
     for name, title, body, numbers in plan:
         if name in wanted:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .service.console import Console
     from .service.consumers import Consumers
     from .service.deps import Deps
+    from .service.erasure import Erasures
     from .service.history import History
     from .service.imports import Imports
     from .service.messengers import Messengers
@@ -106,7 +107,13 @@ class Container:
     def consumers(self) -> Consumers:
         from .service.consumers import Consumers
 
-        return Consumers(self.deps, self.unifications, self.history, self.webhooks)
+        return Consumers(self.deps, self.unifications, self.history, self.webhooks, self.erasures)
+
+    @cached_property
+    def erasures(self) -> Erasures:
+        from .service.erasure import Erasures
+
+        return Erasures(self.deps, self.unifications)
 
     @cached_property
     def webhooks(self) -> Webhooks:

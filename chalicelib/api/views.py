@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain.erasure import Erasure
 from ..domain.models import Delivery, Device, Event, FieldDecision, Status, Unification, User
 from ..domain.timefmt import iso, iso_or_none
 from ..domain.webhooks import Change, Webhook
@@ -145,8 +146,23 @@ def change_json(change: Change) -> dict[str, Any]:
     elif change.user is not None:
         data = {"user": user_json(change.user)}
     else:
-        data = {"erasure": change.erasure or {}}
+        assert change.erasure is not None
+        data = {"erasure": erasure_json(change.erasure)}
     return {"type": change.event, "timestamp": iso(change.at), "data": data}
+
+
+def erasure_json(e: Erasure) -> dict[str, Any]:
+    """An erasure (API.md, Erasure): ids, counts and progress, nothing else about the person."""
+    return {
+        "id": e.id,
+        "userIds": list(e.user_ids),
+        "memberId": e.member_id,
+        "status": e.status,
+        "counts": e.counts.model_dump(),
+        "progress": {"erased": e.erased, "total": e.total},
+        "createdAt": iso(e.created_at),
+        "completedAt": iso_or_none(e.completed_at),
+    }
 
 
 def webhook_json(webhook: Webhook, with_secret: bool = False) -> dict[str, Any]:

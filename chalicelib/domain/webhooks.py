@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from .erasure import Erasure
 from .errors import InvalidRequest
 from .models import Frozen, Status, Unification, User, UserType
 
@@ -86,7 +87,7 @@ class Change:
     at: datetime
     unification: Unification | None = None
     user: User | None = None
-    erasure: dict[str, object] | None = None  # user.erased: ids and counts only
+    erasure: Erasure | None = None  # user.erased: ids and counts only
 
     def message_id(self, webhook_id: str) -> str:
         """The same change and webhook always make the same message (replays create nothing)."""
@@ -95,9 +96,10 @@ class Change:
 
     @property
     def subjects(self) -> tuple[str, ...]:
-        if self.unification is not None:
-            return (self.unification.source_user_id, self.unification.target_user_id)
-        return (self.subject_id,)
+        """What the message is about, for an erasure to find it (R11.3): the unification
+        (wherever the person stood in it) or the user; an erasure's own notice is about
+        no one and stays."""
+        return () if self.erasure is not None else (self.subject_id,)
 
 
 def unification_change(before: Unification | None, after: Unification) -> Change | None:
@@ -106,6 +108,13 @@ def unification_change(before: Unification | None, after: Unification) -> Change
     if event is None or (before is not None and before.status is after.status):
         return None
     return Change(event, after.id, after.version, after.updated_at, unification=after)
+
+
+def erasure_change(before: Erasure | None, after: Erasure) -> Change | None:
+    """An erasure accepted (R11, R12): told at once, with ids and counts only."""
+    if before is not None or after.status != "running":
+        return None
+    return Change("user.erased", after.id, after.version, after.created_at, erasure=after)
 
 
 def user_change(before: User | None, after: User | None) -> Change | None:

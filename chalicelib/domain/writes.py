@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .erasure import Erasure
 from .errors import ReceiptTaken
 from .models import Chat, Delivery, Device, Event, LoginRecord, Message, Unification, User
 
@@ -111,6 +112,41 @@ class PutReceipt:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class EraseUser:
+    """The user becomes a tombstone over `expected_version` (R11.2): no profile value,
+    no index entry, its contact-index listings removed; it keeps only what the
+    background needs to finish (its erasure, and the contact values whose index
+    items it deletes once they list nobody)."""
+
+    user: User
+    expected_version: int
+    erasure_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseMember:
+    """The memberId claim goes (only if it still names this user): the memberId is free."""
+
+    member_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseExternal:
+    """A LINE/Instagram id's claim goes (only if it still names this user)."""
+
+    channel: str
+    external_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class SaveErasure:
+    erasure: Erasure
+    expected_version: int | None
+
+
 __all__ = ["ReceiptTaken"]
 
 Write = (
@@ -126,6 +162,10 @@ Write = (
     | PutEvent
     | ClaimExternal
     | PutReceipt
+    | EraseUser
+    | ReleaseMember
+    | ReleaseExternal
+    | SaveErasure
 )
 
 

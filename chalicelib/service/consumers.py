@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from .. import budget
 from .. import observability as ops
 from ..domain.models import Status, UserType
-from ..domain.webhooks import unification_change, user_change
+from ..domain.webhooks import erasure_change, unification_change, user_change
 from ..store.streams import StreamRecord
 from .deps import Deps
+from .erasure import Erasures
 from .history import History
 from .unifications import Unifications
 from .unify import clean_moved, move_history
@@ -26,8 +27,11 @@ def _unification_id(record: StreamRecord) -> str | None:
 
 
 class Consumers:
-    def __init__(self, deps: Deps, unifications: Unifications, history: History, webhooks: Webhooks) -> None:
+    def __init__(
+        self, deps: Deps, unifications: Unifications, history: History, webhooks: Webhooks, erasures: Erasures
+    ) -> None:
         self.deps = deps
+        self.erasures = erasures
         self.unifications = unifications
         self.history = history
         self.webhooks = webhooks
@@ -76,6 +80,10 @@ class Consumers:
                 change = unification_change(record.unification_before(), after)
         elif record.kind == "user":
             change = user_change(record.user_before(), record.user())
+        elif record.kind == "erasure":
+            erasure = record.erasure()
+            if erasure is not None:
+                change = erasure_change(record.erasure_before(), erasure)
         if change is not None:
             self.webhooks.tell(change)
 
@@ -83,7 +91,12 @@ class Consumers:
         """Route one change: running unifications move history (R10), login records
         complete deferred unifications (R7.4), users that were unified or became
         members end their stale proposals (R7.6), new messages join their chat's
-        latest (what listings show)."""
+        latest (what listings show), erasures take their next step (R11.3)."""
+        erasure = record.erasure()
+        if erasure is not None:
+            if erasure.status == "running":
+                self.erasures.work(erasure.id)
+            return
         unification = record.unification()
         if unification is not None:
             if unification.status is Status.RUNNING:
@@ -117,6 +130,10 @@ class Consumers:
             if result is not None and result.status is Status.COMPLETED:
                 finished += 1
         return finished
+
+    def resume_erasures(self) -> int:
+        """Scheduled: continue any erasure the stream did not finish (R11.3)."""
+        return self.erasures.resume_due()
 
     def clean_moved_histories(self) -> int:
         """Scheduled: delete the originals of moves whose grace period is over (R3.3)."""

@@ -144,7 +144,7 @@ class History:
 
     def manager_reply(self, chat_id: str, text: str, manager_name: str, receipt: Receipt | None = None) -> Message:
         summary = self.deps.store.chat_summary(chat_id)
-        if summary is None:
+        if summary is None or not self._visible(summary.chat):
             raise NotFound(f"no chat {chat_id}")
         chat = summary.chat
         message = Message(
@@ -159,6 +159,10 @@ class History:
         self.deps.store.commit([w.PutMessage(message), *receipt_writes(receipt, message, chat.creator_id)])
         self.keep_latest(summary, message)
         return message
+
+    def _visible(self, chat: Chat) -> bool:
+        """A chat whose creator was erased is gone from the answer on (R11.2)."""
+        return self.deps.store.get_user(chat.creator_id) is not None
 
     def _own_chat(self, user: User, chat_id: str, chat: Chat | None) -> Chat:
         """The chat, if its creator is this user or was unified into it; else not found."""
@@ -212,8 +216,10 @@ class History:
             if user is None:
                 raise Unauthorized("the session has no user")
             self._own_chat(user, chat_id, found.chats.get(chat_id))
-        elif self.deps.store.get_chat(chat_id) is None:
-            raise NotFound(f"no chat {chat_id}")
+        else:
+            chat = self.deps.store.get_chat(chat_id)
+            if chat is None or not self._visible(chat):
+                raise NotFound(f"no chat {chat_id}")
         return self.deps.store.messages_page(chat_id, cursor, limit, order)
 
     def list_events(self, user_id: str, cursor: str | None, limit: int, order: Order | None = None) -> Page[Event]:
@@ -239,8 +245,12 @@ class History:
                 log.exception("keeping chat %s's latest messages failed; the stream will", message.chat_id)
 
     def summarize(self, message: Message) -> None:
-        """The stream saw a new message: make sure its chat's latest messages hold it."""
+        """The stream saw a new message: make sure its chat's latest messages hold it. A
+        chat without its header was erased (R11.3): a message that raced it goes too."""
         summary = self.deps.store.chat_summary(message.chat_id)
+        if summary is None:
+            self.deps.store.erase_message(message.chat_id, message.id)
+            return
         dropped = dropped_for(summary, message) if summary is not None else None
         if dropped is not None:
             self.deps.store.add_to_chat_summary(message.chat_id, message, dropped)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from ..domain.erasure import Erasure
 from ..domain.models import Chat, ChatSummary, Delivery, Device, Event, Message, Status, Unification, User
 from ..domain.webhooks import Message as WebhookMessage
 from ..domain.webhooks import Webhook
@@ -39,6 +40,16 @@ class Found:
     unifications: dict[str, Unification] = field(default_factory=dict)
     # (field, value) → the members holding it; None: more than the index lists (junk, R6.4)
     contact_members: dict[tuple[str, str], list[str] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErasedChunk:
+    """What one chunk of an erasure deleted from a user's partition (R11.3); `done`:
+    nothing of it is left."""
+
+    items: int
+    messages: int
+    done: bool
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,31 @@ class Store(Protocol):
     def messages_of(self, webhook_id: str, cursor: str | None, limit: int) -> Page[WebhookMessage]: ...
 
     def due_messages(self, now: datetime, limit: int = 100) -> list[str]: ...
+
+    # erasure (store/erasures.py, R11)
+    def get_erasure(self, erasure_id: str) -> Erasure | None: ...
+
+    def erasures_due(self, now: datetime) -> list[str]: ...
+
+    def erasure_of(self, user_id: str) -> str | None: ...
+
+    def count_devices(self, user_id: str) -> int: ...
+
+    def count_messages(self, user_ids: Sequence[str]) -> int: ...
+
+    def unifications_naming(self, user_id: str) -> list[str]: ...
+
+    def erase_history_chunk(self, user_id: str, limit: int) -> ErasedChunk: ...
+
+    def erase_about(self, user_id: str) -> int: ...
+
+    def erase_messages_about(self, subject: str, before: datetime | None = None) -> None: ...
+
+    def erase_message(self, chat_id: str, message_id: str) -> None: ...
+
+    def erase_failures_naming(self, user_ids: Sequence[str]) -> int: ...
+
+    def forget_user(self, user_id: str) -> None: ...
 
     # writes (store/commits.py)
     def commit(self, writes: Sequence[Write], token: str | None = None) -> None: ...

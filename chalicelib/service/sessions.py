@@ -146,10 +146,13 @@ class Sessions:
         expires = now + self.deps.session_timeout
         token_hash = hash_token(token)
         found: Found | None = None
+        user: User | None = None
+        # A live device whose user is gone (erased, R11.2) starts over like an ended one.
         if device is not None and device.live(now):
             # Same session: the device keeps its user (R4.1), or the member it was unified into (R4.4).
             found = self.deps.store.read_together(users=[device.user_id], members=[member_id] if member_id else [])
             user = self._current_user(device.user_id, found)
+        if device is not None and device.live(now) and (user is not None or not device.user_id):
             draft = _Draft(
                 device=device.model_copy(
                     update={

@@ -10,6 +10,7 @@ from datetime import datetime
 from .. import observability as ops
 from ..domain import writes as w
 from ..domain.contacts import CONTACT_FIELDS
+from ..domain.erasure import ERASED_REASON
 from ..domain.errors import InvalidRequest, InvalidState, NotFound
 from ..domain.matching import choose_target_member, is_junk, normalized_blocklist
 from ..domain.merge import decide_fields
@@ -245,6 +246,10 @@ class Unifications:
                 writes.append(w.SaveUser(user.without_pending(record.id), user.version))
         store.commit(writes)
         return shown(closed, users.get(record.source_user_id), users.get(record.target_user_id))
+
+    def close_erased(self, record: Unification) -> Unification:
+        """An open unification naming an erased person ends (R11.2)."""
+        return self._close(record, Status.CANCELLED, ERASED_REASON)
 
     # deferred completion (R7.4) and cancellation (R7.6) --------------------------------
 

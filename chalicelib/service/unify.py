@@ -117,9 +117,12 @@ def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unificat
        later (`clean_moved`), after a grace period longer than any read.
     """
     record, member = _record_and_member(deps, hint)
+    erased = member is None  # the person was erased (R11.3): nothing more moves into them
     for _ in range(max_steps):
         if record is None or record.status is not Status.RUNNING:
             return record
+        if erased and not record.progress.copied:
+            record = record.model_copy(update={"progress": record.progress.model_copy(update={"copied": True})})
         if record.progress.copied:
             record = _complete_retrying(deps, record, member)
             member = None  # used: a later attempt reads it again

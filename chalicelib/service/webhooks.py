@@ -12,6 +12,7 @@ index (no scan, no hot key) and re-driven by the schedule.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import random
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from standardwebhooks import Webhook as Signer
 
 from .. import observability as ops
+from ..domain.erasure import forget_values
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.timefmt import iso
 from ..domain.webhooks import Change, Message, Webhook, check_events, next_attempt, url_problem
@@ -114,10 +116,12 @@ class Webhooks:
     def tell(self, change: Change) -> int:
         """One message per subscribed webhook that wants this change (replays create none)."""
         created = 0
-        for webhook in self.subscribed():
-            if not webhook.wants(change.event):
-                continue
-            body = json.dumps(self.render(change), ensure_ascii=False, separators=(",", ":"))
+        wanting = [webhook for webhook in self.subscribed() if webhook.wants(change.event)]
+        told = self._as_told(change) if wanting else None
+        if told is None:
+            return 0
+        for webhook in wanting:
+            body = json.dumps(self.render(told), ensure_ascii=False, separators=(",", ":"))
             message = Message(
                 id=change.message_id(webhook.id),
                 webhook_id=webhook.id,
@@ -131,6 +135,18 @@ class Webhooks:
                 created += 1
                 self._hand_over(message)
         return created
+
+    def _as_told(self, change: Change) -> Change | None:
+        """A change about a person erased since (R11.3) is told without their values; a
+        conversion of an erased user is not told at all."""
+        if change.unification is not None:
+            u = change.unification
+            present = self.deps.store.get_users([u.source_user_id, u.target_user_id])
+            if len(present) < len({u.source_user_id, u.target_user_id}):
+                return dataclasses.replace(change, unification=forget_values(u))
+        elif change.user is not None and self.deps.store.get_user(change.user.id) is None:
+            return None
+        return change
 
     def _hand_over(self, message: Message) -> None:
         from ..store.webhooks import message_ref

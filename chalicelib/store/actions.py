@@ -53,6 +53,8 @@ class Actions:
         (user, field) listings to count in `extra` because their value's item is full."""
         if isinstance(write, w.SaveUser):
             return self.save_user(write.user, write.expected_version, counted)
+        if isinstance(write, w.EraseUser):
+            return [(action, None) for action in self.erase_user(write)]
         return [(action, None) for action in self._simple(write)]
 
     def put(self, item: Item, expected_version: int | None) -> Action:
@@ -92,6 +94,27 @@ class Actions:
                     index_actions.append((self._list(field, after, user.id), Listing(user.id, field)))
         saved = user.model_copy(update={"indexed_contacts": listed, "overflowed_contacts": tuple(sorted(overflowed))})
         return [(self.put(codec.user_to_item(saved), expected), None), *index_actions]
+
+    def erase_user(self, write: w.EraseUser) -> list[Action]:
+        """The user's tombstone over its version, and its contact-index listings removed."""
+        user, overflowed = write.user, set(write.user.overflowed_contacts)
+        tombstone = codec.tombstone_item(user, write.erasure_id)
+        put = self.put(tombstone, write.expected_version)
+        unlist = [
+            self._unlist(field, value, user.id, field in overflowed) for field, value in user.indexed_contacts.items()
+        ]
+        return [put, *unlist]
+
+    def release(self, key: Item, user_id: str) -> Action:
+        """Delete a claim only while it names this user."""
+        return {
+            "Delete": {
+                "TableName": self.table,
+                "Key": to_wire(key),
+                "ConditionExpression": "attribute_not_exists(PK) OR userId = :u",
+                "ExpressionAttributeValues": to_wire({":u": user_id}),
+            }
+        }
 
     def _list(self, field: str, value: str, user_id: str) -> Action:
         return {
@@ -137,7 +160,11 @@ class Actions:
                             "TableName": self.table,
                             "Key": to_wire(keys.user_key(user_id)),
                             "UpdateExpression": f"ADD #ver :one, {added}",
-                            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(unifiedInto)",
+                            # Not unified, not erased (a tombstone takes no more history, R11.2).
+                            "ConditionExpression": (
+                                "attribute_exists(PK) AND attribute_not_exists(unifiedInto)"
+                                " AND attribute_not_exists(erasure)"
+                            ),
                             "ExpressionAttributeNames": {"#ver": "version"},
                             "ExpressionAttributeValues": to_wire(
                                 {":one": 1, **{f":{name}": n for name, n in counts.items() if n}}
@@ -171,6 +198,12 @@ class Actions:
                     "chatId": chat_id,
                 }
                 return [self.put(claim, None)]
+            case w.ReleaseMember(member_id, user_id):
+                return [self.release(keys.member_key(member_id), user_id)]
+            case w.ReleaseExternal(channel, external_id, user_id):
+                return [self.release(keys.external_key(channel, external_id), user_id)]
+            case w.SaveErasure(erasure, expected):
+                return [self.put(codec.erasure_to_item(erasure), expected)]
             case w.PutReceipt() as receipt:
                 return [
                     {

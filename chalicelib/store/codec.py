@@ -9,6 +9,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from ..domain.erasure import Bookmark, Counts, Erasure
 from ..domain.models import (
     Channel,
     Chat,
@@ -101,6 +102,22 @@ def user_to_item(user: User) -> Item:
             if value is not None:
                 item.update(keys.contact_index_entry(field, str(value.value), user.id))
     return item
+
+
+def tombstone_item(user: User, erasure_id: str) -> Item:
+    """What stays of an erased user until the background deletes it (R11.2): its key, its
+    erasure, and the contact values whose index items go once they list nobody."""
+    return {
+        **user_key(user.id),
+        "kind": "erased",
+        "erasure": erasure_id,
+        "contacts": dict(user.indexed_contacts) or None,
+        "version": user.version + 1,
+    }
+
+
+def is_tombstone(item: Item) -> bool:
+    return item.get("kind") == "erased"
 
 
 def user_from_item(item: Item) -> User:
@@ -389,3 +406,43 @@ def listed_members(item: Item) -> list[str] | None:
     if int(item.get("extra") or 0) > 0:
         return None
     return sorted(item.get("members") or ())
+
+
+# erasures (R11) ----------------------------------------------------------
+
+
+def erasure_to_item(e: Erasure) -> Item:
+    return {
+        **keys.erasure_key(e.id),
+        "kind": "erasure",
+        "id": e.id,
+        "userIds": list(e.user_ids),
+        "memberId": e.member_id,
+        "status": e.status,
+        "counts": json.dumps(e.counts.model_dump(mode="json")),
+        "erased": e.erased,
+        "pending": list(e.pending) or None,
+        "bookmark": json.dumps(e.bookmark.model_dump(mode="json")),
+        "createdAt": iso(e.created_at),
+        "updatedAt": iso(e.updated_at),
+        "completedAt": iso_or_none(e.completed_at),
+        "version": e.version,
+        **(keys.due_entry(keys.ERASE, e.id, iso(e.updated_at)) if e.status == "running" else {}),
+    }
+
+
+def erasure_from_item(item: Item) -> Erasure:
+    return Erasure(
+        id=item["id"],
+        user_ids=tuple(item["userIds"]),
+        member_id=item.get("memberId"),
+        status=item["status"],
+        counts=Counts.model_validate(json.loads(item["counts"])),
+        erased=int(item["erased"]),
+        pending=tuple(item.get("pending") or ()),
+        bookmark=Bookmark.model_validate(json.loads(item["bookmark"])),
+        created_at=parse_iso(item["createdAt"]),
+        updated_at=parse_iso(item["updatedAt"]),
+        completed_at=parse_iso_or_none(item.get("completedAt")),
+        version=int(item["version"]),
+    )

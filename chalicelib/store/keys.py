@@ -20,14 +20,14 @@ SHARDS = 10  # at 1,000 unifying logins a second, 200 index writes a second per 
 # item kinds by their partition
 USER, MEMBER, DEVICE, EXTERNAL = "USER#", "MEMBER#", "DEVICE#", "EXT#"
 CHAT, UNIFICATION, CONTACT_INDEX, RECEIPT, FAILURE = "CHAT#", "UNIF#", "MCONTACT#", "IDEM#", "FAILURE#"
-CONSOLE = "CONSOLE#"
+CONSOLE, ERASURE = "CONSOLE#", "ERASURE#"
 WEBHOOKS, WEBHOOK_MESSAGES = "WEBHOOKS", "WHMSG#"
 # sort-key prefixes within a user's partition
 CHATS, EVENTS, DELIVERIES, LOGINS = "C#", "E#", "D#", "L#"
 HISTORY_PREFIXES = (CHATS, EVENTS)
 MESSAGES = "M#"
 # kinds of work that comes due (gsi4)
-CLEAN = "clean"
+CLEAN, ERASE = "clean", "erase"
 
 # indexes: (name, partition attribute, sort attribute)
 GSI1 = ("gsi1", "g1pk", "g1sk")  # users by phone; unifications by status
@@ -102,6 +102,10 @@ def receipt_key(receipt_id: str) -> Item:
 
 def console_session_key(session_id: str) -> Item:
     return {"PK": f"{CONSOLE}{session_id}", "SK": "#SESSION"}
+
+
+def erasure_key(erasure_id: str) -> Item:
+    return {"PK": f"{ERASURE}{erasure_id}", "SK": "#ERASURE"}
 
 
 def failure_key(source: str, key: str) -> Item:

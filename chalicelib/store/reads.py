@@ -22,12 +22,14 @@ from .codec import Item, from_wire, to_wire
 
 class Reads(TableClient):
     def get_user(self, user_id: str) -> User | None:
+        """The user; an erased one (a tombstone) is as if it never existed (R11.2)."""
         item = self._get(keys.user_key(user_id))
-        return codec.user_from_item(item) if item else None
+        return codec.user_from_item(item) if item and not codec.is_tombstone(item) else None
 
     def get_users(self, user_ids: Sequence[str]) -> dict[str, User]:
-        """Several users at once (BatchGetItem, strongly consistent)."""
-        users = (codec.user_from_item(item) for item in self._batch_get([keys.user_key(u) for u in user_ids]))
+        """Several users at once (BatchGetItem, strongly consistent); erased ones are absent."""
+        items = self._batch_get([keys.user_key(u) for u in user_ids])
+        users = (codec.user_from_item(item) for item in items if not codec.is_tombstone(item))
         return {user.id: user for user in users}
 
     def get_member_user_id(self, member_id: str) -> str | None:

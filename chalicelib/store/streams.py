@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.erasure import Erasure
 from ..domain.models import LoginRecord, Message, Unification, User
-from .codec import Item, from_wire, login_from_item, message_from_item, unification_from_item, user_from_item
+from .codec import (
+    Item,
+    erasure_from_item,
+    from_wire,
+    login_from_item,
+    message_from_item,
+    unification_from_item,
+    user_from_item,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,16 @@ class StreamRecord:
         if self.kind != "unification" or self.old_image is None:
             return None
         return unification_from_item(self.old_image)
+
+    def erasure(self) -> Erasure | None:
+        if self.kind != "erasure" or self.new_image is None:
+            return None
+        return erasure_from_item(self.new_image)
+
+    def erasure_before(self) -> Erasure | None:
+        if self.kind != "erasure" or self.old_image is None:
+            return None
+        return erasure_from_item(self.old_image)
 
     def login(self) -> LoginRecord | None:
         if self.kind != "login" or self.new_image is None:

@@ -11,6 +11,7 @@ and the nothing-lost invariant checked.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -421,3 +422,56 @@ def test_a_delivery_resent_after_a_crash_is_refused_not_duplicated(
     run = crash_after_every_write(make_harness, make_faults, "delivery", build, operation, resume)
     print(f"\n[crash points] delivery: {run.tried} of {run.writes} writes crashed after; resent: 409, listed once")
     assert run.tried == run.writes >= 1
+
+
+def test_a_crash_after_any_write_of_an_erasure(make_harness: MakeHarness, make_faults: MakeFaults) -> None:
+    """R11.3: the request and every background step crashed after each of their writes, then
+    the client asks again and the stream and schedule go on: the erasure completes and
+    nothing of the person is left (a retried request answers the erasure it started)."""
+    personal = ("Taro Yamada", "taro@example.com", "Mango135", "Fruit Co", "question 0", "anyone there?")
+    started: dict[str, str] = {}
+
+    def build(h: Harness) -> Story:
+        deterministic(h)
+        s = story(h, events=6, chats=2, deliveries=2)
+        log_in(h, s)
+        h.settle()
+        started.clear()
+        return s
+
+    def operation(h: Harness, s: Story) -> None:
+        reply = h.admin("POST", f"/v1/users/{s.member}/erasure")
+        started["id"] = reply.ok(202)["erasure"]["id"]
+        h.drain()
+
+    def resume(h: Harness, s: Story, n: int) -> None:
+        again = h.admin("POST", f"/v1/users/{s.visitor.user_id}/erasure")
+        if again.status == 202:
+            started.setdefault("id", again.body["erasure"]["id"])
+            assert again.body["erasure"]["id"] == started["id"], "a retry answers the same erasure"
+        else:
+            assert again.status == 404 and "id" in started, again
+        h.settle()
+        done = h.admin("GET", f"/v1/erasures/{started['id']}").ok()["erasure"]
+        assert done["status"] == "completed", done
+        text = json.dumps(h.table_items(), ensure_ascii=False, default=str)
+        left = [value for value in personal if value in text]
+        assert left == [], f"crash after write {n}: {left} still in the table"
+
+    h = make_harness(seed=7, MOVE_CHUNK_SIZE="7")
+    s = build(h)
+    faults = make_faults(h)
+    faults.writes = 0
+    operation(h, s)
+    writes = faults.writes
+    assert writes >= 5
+    for n in range(1, writes + 1):
+        h = make_harness(seed=7, MOVE_CHUNK_SIZE="7")
+        s = build(h)
+        faults = make_faults(h)
+        faults.crash_after_write(n)
+        with pytest.raises(Crash):
+            operation(h, s)
+        faults.remove()
+        resume(h, s, n)
+    print(f"\n[crash points] erasure: {writes} of {writes} writes crashed after; nothing of the person left")

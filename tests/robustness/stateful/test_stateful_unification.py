@@ -633,7 +633,7 @@ class UnificationMachine(RuleBasedStateMachine):
 
     def tick(self) -> None:
         result = app.finish_unifications(scheduled_event(), None)
-        assert set(result) == {"deferred", "moved", "cleaned"}, result
+        assert set(result) == {"deferred", "moved", "cleaned", "erased"}, result
         self.reconcile(ticked=True)
 
     # reconciling what the stream and the schedule did ---------------------------------------
