@@ -38,6 +38,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 from . import budget
 
 if TYPE_CHECKING:  # pydantic's models load with the first use case, not with `import app`
+    from .domain.erasure import Erasure
     from .domain.models import Unification
 
 SERVICE = "unification"
@@ -255,6 +256,26 @@ def unification_step(before: Unification | None, after: Unification | None) -> N
             _add("MoveLag", MetricUnit.Milliseconds, lag)
         log.info(f"unification {now}", extra=ended)
         count("UnificationsEnded", dimension=("status", now))
+
+
+def erasure_step(before: Erasure | None, after: Erasure | None) -> None:
+    """An erasure's lifecycle (R11): accepted, each user's items gone, completed; ids and
+    counts only."""
+    if after is None or (before is not None and before.version == after.version):
+        return
+    fields: dict[str, Any] = {
+        "erasureId": after.id,
+        "status": after.status,
+        "erased": after.erased,
+        "total": after.total,
+    }
+    if before is None:
+        log.info("erasure accepted", extra={**fields, "users": len(after.user_ids)})
+    elif after.status == "completed" and before.status != "completed":
+        log.info("erasure completed", extra={**fields, "messages": after.counts.messages})
+
+    elif after.bookmark.user_index != before.bookmark.user_index:
+        log.info("erasure: a user's items are gone", extra={**fields, "users": after.bookmark.user_index})
 
 
 def deferred_run(ran: int, waiting: int) -> None:

@@ -59,6 +59,8 @@ class Consumers:
                     self.handle_record(record)
                 if record.kind == "unification":
                     ops.unification_step(record.unification_before(), record.unification())
+                elif record.kind == "erasure":
+                    ops.erasure_step(record.erasure_before(), record.erasure())
             except budget.BudgetExhausted:
                 ops.stream_stopped(record.sequence_number, len(rest))
                 return rest
