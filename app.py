@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, Rate, Response
 
+from chalicelib import observability as ops
 from chalicelib.api import static
 from chalicelib.api.auth import bearer_token, require_plugin_key
 from chalicelib.api.web import CONSOLE_COOKIE, Web, console_cookie, created
@@ -35,7 +36,7 @@ else:
     user_cases = LazyModule("chalicelib.service.users")
     streams = LazyModule("chalicelib.store.streams")
 
-app = Chalice(app_name="unification")
+app = Chalice(app_name="unification", configure_logs=False)  # JSON lines: chalicelib/observability.py
 app.log.setLevel(logging.INFO)
 web = Web(app)
 route, body, params, keyed, respond = web.route, web.body, web.params, web.keyed, web.respond
@@ -486,6 +487,7 @@ def webhook_deliveries(webhook_id: str) -> dict[str, Any]:
 
 
 @app.lambda_function(name="stream_consumer")
+@ops.invocation
 def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """DynamoDB stream → unification work; per-record failures, lowest first."""
     failed = container().consumers.handle_records(streams.decode_records(event))
@@ -493,6 +495,7 @@ def stream_consumer(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="finish_unifications")
+@ops.invocation
 def finish_unifications(event: Any) -> dict[str, Any]:
     """Finish what the stream left undone: deferred unifications whose member has
     logged in since approval (R7.4), then history moves (R10); then delete the
@@ -507,12 +510,14 @@ def finish_unifications(event: Any) -> dict[str, Any]:
 
 
 @app.lambda_function(name="deliver_webhook")
+@ops.invocation
 def deliver_webhook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One webhook message's delivery (invoked asynchronously, one message each, R12)."""
     return {"status": container().webhooks.deliver(str(event["message"]))}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="retry_webhooks")
+@ops.invocation
 def retry_webhooks(event: Any) -> dict[str, Any]:
     """Hand over every webhook message whose next attempt is due (R12)."""
     return {"handedOver": container().webhooks.retry_due()}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from . import budget
 from .config import Settings
 from .service.clock import Clock, SystemClock
 
@@ -30,18 +31,21 @@ if TYPE_CHECKING:
 
 
 def dynamodb_client(settings: Settings) -> Any:
+    """No single call outlasts a request's 20 s, and none starts past its budget (budget.py)."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": 8},
-        connect_timeout=5,
-        read_timeout=15,
+        retries={"mode": "standard", "max_attempts": budget.MAX_ATTEMPTS},
+        connect_timeout=budget.CONNECT_TIMEOUT,
+        read_timeout=budget.READ_TIMEOUT,
         max_pool_connections=50,
         # DynamoDB validates every request itself; botocore's client-side pass over
         # each parameter costs a tenth of an import's CPU and catches nothing more.
         parameter_validation=False,
     )
-    return boto3.client(
+    client = boto3.client(
         "dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint_url, config=config
     )
+    client.meta.events.register("before-send.dynamodb", budget.before_send)
+    return client
 
 
 @dataclass

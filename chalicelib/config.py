@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .secrets import with_secrets
+from .secrets import accepted, with_secrets
 from .store.schema import DEFAULT_TABLE_NAME
 
 
@@ -19,6 +19,9 @@ class Settings:
     access_secret: str | None = None
     plugin_key: str | None = None
     member_hash_secret: str | None = None
+    # Still accepted during a rotation (secrets.ROTATED_NAMES); never used to make anything new.
+    access_secret_previous: str | None = None
+    member_hash_secret_previous: str | None = None
     session_timeout_seconds: int = 1800
     schedule_interval_seconds: int = 60
     default_phone_region: str = "JP"
@@ -35,6 +38,15 @@ class Settings:
     deployed: bool = False
     # The function that delivers one webhook message (deployed stages; locally a thread).
     webhook_function_name: str | None = None
+
+    @property
+    def access_secrets(self) -> tuple[str, ...]:
+        return accepted(self.access_secret, self.access_secret_previous)
+
+    @property
+    def member_hash_secrets(self) -> tuple[str, ...]:
+        """Empty when no member secret is configured: logins need no memberHash (R5.4)."""
+        return accepted(self.member_hash_secret, self.member_hash_secret_previous)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +69,8 @@ class Settings:
             access_secret=text("ACCESS_SECRET"),
             plugin_key=text("PLUGIN_KEY"),
             member_hash_secret=text("MEMBER_HASH_SECRET"),
+            access_secret_previous=text("ACCESS_SECRET_PREVIOUS"),
+            member_hash_secret_previous=text("MEMBER_HASH_SECRET_PREVIOUS"),
             session_timeout_seconds=number("SESSION_TIMEOUT_SECONDS", 1800),
             schedule_interval_seconds=number("SCHEDULE_INTERVAL_SECONDS", 60),
             default_phone_region=(text("DEFAULT_PHONE_REGION") or "JP").upper(),

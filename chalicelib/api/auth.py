@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from ..config import Settings
 from ..domain.errors import Unauthorized
+from ..secrets import matches
 
 
 def _equal(given: str | None, expected: str | None) -> bool:
@@ -22,7 +23,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def require_access(headers: Mapping[str, str], settings: Settings) -> None:
     key_ok = _equal(_header(headers, "X-Access-Key"), settings.access_key)
-    secret_ok = _equal(_header(headers, "X-Access-Secret"), settings.access_secret)
+    secret_ok = matches(_header(headers, "X-Access-Secret"), settings.access_secrets)  # either during a rotation
     if not (key_ok and secret_ok):
         raise Unauthorized("X-Access-Key and X-Access-Secret are missing or wrong")
 

@@ -119,6 +119,11 @@ ROUTES = [
        {201: r.MessengerOut}, s.MessengerIn, keyed=True),
     Op("POST", "/v1/imports", "Import a CSV of members and leads (R8.2)", "access", {200: r.ImportOut}, "csv",
        query=("autoApprove",)),
+    # erasure (R11)
+    Op("POST", "/v1/users/{userId}/erasure", "Erase the whole person this user belongs to (202); dryRun=true"
+       " counts what would go (200) and changes nothing", "access", {202: r.ErasureOut, 200: r.ErasureOut},
+       query=("dryRun",)),
+    Op("GET", "/v1/erasures/{erasureId}", "An erasure and its progress", "access", {200: r.ErasureOut}),
     # webhooks (R12)
     Op("POST", "/v1/webhooks", "Subscribe a URL to events; the answer shows its signing secret once", "access",
        {201: r.WebhookOut}, s.WebhookIn),
@@ -149,6 +154,10 @@ QUERY: dict[str, dict[str, Any]] = {
     "email": {"description": "normalized before matching", "schema": {"type": "string"}},
     "memberId": {"schema": {"type": "string"}},
     "autoApprove": {"description": "approve candidates at once", "schema": {"type": "boolean", "default": False}},
+    "dryRun": {
+        "description": "count what would be erased; change nothing",
+        "schema": {"type": "boolean", "default": False},
+    },
 }
 PATH: dict[str, dict[str, Any]] = {
     "channel": {"type": "string", "enum": ["line", "instagram"]},
@@ -173,7 +182,7 @@ SECURITY_SCHEMES = {
         " console, and state-changing requests also carry X-CSRF-Token",
     },
 }
-SUCCESS = {200: "OK", 201: "Created", 204: "No Content"}
+SUCCESS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 ERRORS = {  # status → (component name, description); 409's description lists the route's codes
     400: ("InvalidRequest", "invalid_request: bad JSON, wrong types, unknown or read-only fields, bad parameters"),
     401: ("Unauthorized", "unauthorized: missing or wrong credentials, bad or expired session token, bad memberHash"),

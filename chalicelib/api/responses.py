@@ -262,6 +262,35 @@ class WebhookDeliveryPage(Out):
     nextCursor: Cursor
 
 
+class ErasureCounts(Out):
+    users: int = Field(ge=0)
+    chats: int = Field(ge=0)
+    messages: int = Field(ge=0, description="a dry run counts them all; a running erasure, those erased so far")
+    events: int = Field(ge=0)
+    deliveries: int = Field(ge=0)
+    devices: int = Field(ge=0)
+
+
+class ErasureProgress(Out):
+    erased: int = Field(ge=0)
+    total: int = Field(ge=0, description="users, chats, events, deliveries and devices")
+
+
+class Erasure(Out):
+    id: str
+    userIds: list[str] = Field(description="the member and every user ever unified into it (R11.1)")
+    memberId: str | None
+    status: Literal["dry_run", "running", "completed"]
+    counts: ErasureCounts
+    progress: ErasureProgress
+    createdAt: Timestamp
+    completedAt: Timestamp | None
+
+
+class ErasureOut(Out):
+    erasure: Erasure
+
+
 class NoContent(RootModel[None]):
     """No body."""
 

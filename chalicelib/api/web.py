@@ -9,13 +9,16 @@ a keyed write answers its first answer again.
 from __future__ import annotations
 
 import functools
-import logging
+import json
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from chalice.app import Chalice, Request, Response
 
+from .. import budget
+from .. import observability as ops
 from ..bootstrap import container
 from ..domain.errors import DomainError, InvalidRequest, ReceiptTaken, RetriesExhausted
 from . import cors
@@ -26,7 +29,7 @@ from .errors import RETRY_AFTER_SECONDS, domain_error_response, error_response
 if TYPE_CHECKING:
     from . import schemas as s
 
-log = logging.getLogger("unification")
+log = ops.log
 CONSOLE_COOKIE = "uconsole"
 View = Callable[..., Any]
 Auth = Literal["access", "plugin", "session", "none"]
@@ -121,24 +124,46 @@ class Web:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                try:
-                    return view(*args, **kwargs)
-                except ReceiptTaken as taken:
-                    return self._replay(taken)
+                # An answer within 20 s whatever the table does (API.md): see chalicelib/budget.py.
+                with budget.within(budget.REQUEST_SECONDS):
+                    try:
+                        return view(*args, **kwargs)
+                    except ReceiptTaken as taken:
+                        return self._replay(taken)
             except DomainError as error:
                 return domain_error_response(error)
-            except RetriesExhausted:
-                log.exception("retries exhausted")
+            except Exception as error:
+                if not isinstance(error, RetriesExhausted) and not budget.is_busy(error):
+                    log.exception("unexpected error")
+                    return error_response("internal_error", "unexpected error")
+                ops.store_gave_up(error)
                 return error_response(
                     "unavailable", "the service is busy; try again", headers={"Retry-After": RETRY_AFTER_SECONDS}
                 )
-            except Exception:
-                log.exception("unexpected error")
-                return error_response("internal_error", "unexpected error")
 
         return wrapper
 
     def _middleware(self, event: Request, get_response: Callable[[Request], Response]) -> Response:
+        """One log line per request and its metrics flushed (issue 16), around the answer."""
+        started = time.monotonic()
+        response = self._answer(event, get_response)
+        try:
+            context = event.context or {}
+            lambda_context = getattr(self.app, "lambda_context", None)
+            ops.request(
+                route=context.get("resourcePath"),
+                method=event.method,
+                status=response.status_code,
+                error_code=error_code_of(response),
+                latency_ms=(time.monotonic() - started) * 1000,
+                request_id=context.get("requestId") or getattr(lambda_context, "aws_request_id", None),
+                path_params=event.uri_params,
+            )
+        finally:
+            ops.flush()
+        return response
+
+    def _answer(self, event: Request, get_response: Callable[[Request], Response]) -> Response:
         """CORS for the customer side (API.md); Chalice's own refusals (405, 415, ...)
         in the contract's error shape too."""
         customer = cors.is_customer_path(event.path)
@@ -182,6 +207,18 @@ class Web:
     def _replay(taken: ReceiptTaken) -> Response:
         status, body = idem.replay(container().deps.store.get_receipt(taken.receipt_id), taken)
         return Response(body=body, status_code=status, headers={**JSON_HEADERS, "Idempotency-Replayed": "true"})
+
+
+def error_code_of(response: Response) -> str | None:
+    """The contract's error code of an answer (`{"error": {"code": ...}}`), if it is one."""
+    body = response.body
+    if isinstance(body, (str, bytes)) and response.status_code >= 400:
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code")) if isinstance(error, dict) else None
 
 
 def console_cookie(headers: Mapping[str, str]) -> str | None:

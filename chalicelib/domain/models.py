@@ -256,6 +256,8 @@ class Progress(Frozen):
     cleaned: bool = False
     # When the originals may be deleted: after a grace period longer than any read (R3.3).
     clean_after: datetime | None = None
+    # When the unification committed: how long its history took to move (MoveLag, issue 16).
+    committed_at: datetime | None = None
 
 
 class Unification(Frozen):

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from .demo import start_demo
+from .replay import write_state
 from .stack import LocalStack, local_defaults, prepare
 
 
@@ -61,13 +62,16 @@ def main() -> int:
     stack.start_workers(
         application.stream_consumer, [application.finish_unifications, application.retry_webhooks], on_give_up=park
     )
+    # `make replay-failures` (chalicelib/local/replay.py) finds this stack's DynamoDB here.
+    state = write_state(port, settings.dynamodb_endpoint_url or "", settings.table_name)
 
     print(f"Serving the unification API on {api_base}", flush=True)
     print(f"  Demo shop:     {demo}", flush=True)
     print(f"  DynamoDB:      {settings.dynamodb_endpoint_url} (table {settings.table_name})", flush=True)
-    print(f"  ACCESS_KEY={settings.access_key}", flush=True)
-    print(f"  ACCESS_SECRET={settings.access_secret}", flush=True)
-    print(f"  PLUGIN_KEY={settings.plugin_key}", flush=True)
+    # Only what was generated here is shown: a secret the user set is never written out.
+    for name in ("ACCESS_KEY", "ACCESS_SECRET", "PLUGIN_KEY"):
+        shown = generated.get(name, "(from the environment)")
+        print(f"  {name}={shown}", flush=True)
     print(
         f"  MEMBER_HASH_SECRET={'set' if settings.member_hash_secret else 'unset (logins need no memberHash)'}",
         flush=True,
@@ -86,6 +90,7 @@ def main() -> int:
         server.serve_forever()
     finally:
         stack.stop()
+        state.unlink(missing_ok=True)
     return 0
 
 

@@ -4,6 +4,8 @@ Chalice's own differ from the deployed API's.
 - A path the service does not serve answers `404 not_found` in the contract's
   shape, with or without credentials (Chalice's local gateway answers 403
   "Missing Authentication Token"; the deployed template maps it to 404).
+- No access line of its own (it would print query strings): the app logs one
+  JSON line per request, as on Lambda.
 - A burst of simultaneous requests is queued, not reset: the listening
   socket's backlog is 128 (socketserver's default is 5), and each request
   gets its own thread.
@@ -57,6 +59,10 @@ class ContractRequestHandler(ChaliceRequestHandler):
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Config) -> None:
         self.local_gateway = ContractGateway(app_object, config)
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing: http.server's access line carries the query string (personal data, a
+        token); the app writes its own line per request (chalicelib/observability.py)."""
 
 
 class QueueingServer(ThreadedHTTPServer):

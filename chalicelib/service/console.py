@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..domain.errors import Unauthorized
+from ..secrets import matches
 from .deps import Deps
 
 LIFETIME = timedelta(hours=1)
@@ -36,15 +37,17 @@ class Console:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    def _signature(self, session_id: str) -> str:
-        secret = self.deps.settings.access_secret or ""
+    def _signature(self, session_id: str, secret: str | None = None) -> str:
+        """Signed with the current access secret; a cookie signed with the previous one
+        (during a rotation) still verifies."""
+        secret = (self.deps.settings.access_secret if secret is None else secret) or ""
         key = hashlib.sha256(f"console-session\n{secret}".encode()).digest()
         return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
 
     def sign_in(self, access_key: str, access_secret: str) -> tuple[ConsoleSession, str]:
         """A new session for the right credentials; returns it and the cookie's value."""
         settings = self.deps.settings
-        if not (_equal(access_key, settings.access_key) and _equal(access_secret, settings.access_secret)):
+        if not (_equal(access_key, settings.access_key) and matches(access_secret, settings.access_secrets)):
             raise Unauthorized("the access key and secret are wrong")
         session = ConsoleSession(
             session_id=secrets.token_urlsafe(24),
@@ -57,7 +60,8 @@ class Console:
     def session(self, cookie: str | None) -> ConsoleSession:
         """The live session a cookie names (forged or ended ones are refused)."""
         session_id, _, signature = (cookie or "").partition(".")
-        if not session_id or not _equal(signature, self._signature(session_id)):
+        signatures = tuple(self._signature(session_id, s) for s in self.deps.settings.access_secrets)
+        if not session_id or not matches(signature, signatures):
             raise Unauthorized("sign in to the console")
         stored = self.deps.store.console_session(session_id)
         if stored is None or stored[1] <= self.deps.clock.now():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
+from .. import budget
+from .. import observability as ops
 from ..domain.models import Status, UserType
 from ..domain.webhooks import erasure_change, unification_change, user_change
 from ..store.streams import StreamRecord
@@ -14,8 +15,6 @@ from .history import History
 from .unifications import Unifications
 from .unify import clean_moved, move_history
 from .webhooks import Webhooks
-
-log = logging.getLogger(__name__)
 
 
 def _unification_id(record: StreamRecord) -> str | None:
@@ -40,8 +39,9 @@ class Consumers:
     def handle_records(self, records: Sequence[StreamRecord]) -> list[str]:
         """Act on each record; return the sequence numbers that failed, lowest first.
 
-        Processing stops at the first failure: Lambda retries from there, and
-        every record is safe to see again.
+        Processing stops at the first failure, or when the invocation's time budget
+        is nearly spent (never a timeout that retries the whole batch, issue 16.5):
+        Lambda retries from there, and every record is safe to see again.
         """
         ids = [_unification_id(record) for record in records]
         latest = {key: index for index, key in enumerate(ids) if key is not None}
@@ -49,13 +49,24 @@ class Consumers:
             key = ids[index]
             # A later image of the same unification in this batch decides its move.
             superseded = key is not None and latest[key] != index
+            rest = [r.sequence_number for r in records[index:]]
+            if not budget.allows(budget.RESERVE):  # Lambda's time is nearly up: the rest is retried
+                ops.stream_stopped(record.sequence_number, len(rest))
+                return rest
             try:
                 self.tell(record)
                 if not superseded:
                     self.handle_record(record)
-            except Exception:
-                log.exception("stream record %s failed", record.sequence_number)
-                return [r.sequence_number for r in records[index:]]
+                if record.kind == "unification":
+                    ops.unification_step(record.unification_before(), record.unification())
+                elif record.kind == "erasure":
+                    ops.erasure_step(record.erasure_before(), record.erasure())
+            except budget.BudgetExhausted:
+                ops.stream_stopped(record.sequence_number, len(rest))
+                return rest
+            except Exception as error:
+                ops.stream_record_failed(record.sequence_number, error, len(rest))
+                return rest
         return []
 
     def tell(self, record: StreamRecord) -> None:

@@ -103,6 +103,16 @@ class Erasures:
         found = self.deps.store.get_users(wanted) if wanted else {}
         return [found[s] for s in wanted if s in found and found[s].unified_into == root.id]
 
+    def _late_sources(self, e: Erasure) -> list[User]:
+        listed = [
+            source
+            for status in (Status.RUNNING, Status.COMPLETED)
+            for _, source in self.deps.store.unifications_targeting(e.user_ids[0], status)
+            if source not in e.user_ids
+        ]
+        found = self.deps.store.get_users(listed) if listed else {}
+        return [user for user in found.values() if user.unified_into == e.user_ids[0]]
+
     @staticmethod
     def _hiding(user: User, erasure_id: str) -> list[w.Write]:
         """The writes that make one user vanish: its tombstone and its claims released."""
@@ -178,6 +188,13 @@ class Erasures:
             store.forget_user(user_id)
             done = chunk.items + devices + 1
             return self._save(e, e.advanced(now, done, chunk.messages, user_index=b.user_index + 1))
+        late = self._late_sources(e)
+        if late:  # unified into the person as the erasure was accepted (the index lagged): theirs too
+            for user in late:
+                store.commit(self._hiding(user, e.id))  # a conflict: this step is retried whole
+            grown = e.model_copy(update={"user_ids": (*e.user_ids, *(u.id for u in late))})
+            counts = grown.counts.model_copy(update={"users": len(grown.user_ids)})
+            return self._save(e, grown.model_copy(update={"counts": counts}).advanced(now))
         running = [u for u, _ in store.unifications_targeting(e.user_ids[0], Status.RUNNING)]
         if running and b.passes < ROUNDS_FOR_MOVES:
             # A move into the person was still running: it stops (its member is gone) and
@@ -189,6 +206,7 @@ class Erasures:
             for unification_id in store.unifications_naming(user_id):
                 self.forget_in(unification_id)
                 store.erase_messages_about(unification_id, e.created_at)
+        store.erase_failures_naming(e.user_ids)
         return self._save(e, e.completed(now))
 
     def _save(self, before: Erasure, after: Erasure) -> Erasure | None:

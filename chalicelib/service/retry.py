@@ -1,4 +1,5 @@
-"""Bounded optimistic retries: re-read and re-plan when a condition fails."""
+"""Bounded optimistic retries: re-read and re-plan when a condition fails, within the
+attempts and the time budget (chalicelib/budget.py: a request answers within 20 s)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from .. import budget
 from ..domain.errors import RetriesExhausted
 from ..domain.writes import WriteConflict
 
@@ -26,7 +28,10 @@ def retrying(operation: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
                 raise RetriesExhausted(f"gave up after {attempts} conflicting attempts") from conflict
             # Full jitter: many writers racing on one member (50 devices logging in
             # at once) spread out instead of colliding again in lockstep.
-            time.sleep(random.uniform(0, min(1.0, 0.005 * 2**attempt)))
+            pause = random.uniform(0, min(1.0, 0.005 * 2**attempt))
+            if not budget.allows(pause + budget.RESERVE):  # no retry that could not end in time
+                raise budget.BudgetExhausted(f"gave up after {attempt + 1} conflicting attempts: time") from conflict
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 

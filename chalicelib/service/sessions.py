@@ -19,6 +19,7 @@ from ..domain.models import Channel, Device, LoginRecord, ProfileValue, Trigger,
 from ..domain.preview import shown
 from ..domain.profile import Consent, apply_profile, type_after_contact
 from ..domain.timefmt import iso
+from ..secrets import matches
 from .deps import Deps
 from .lookup import current_user
 from .ports import Found
@@ -52,14 +53,15 @@ def handle_of(token: str) -> str | None:
     return head if secret and is_handle(head) else None
 
 
-def check_member_hash(secret: str | None, member_id: str, member_hash: str | None) -> None:
+def check_member_hash(secrets: tuple[str, ...], member_id: str, member_hash: str | None) -> None:
     """R5.4: with a member secret configured, a login needs hex HMAC-SHA256(secret, memberId):
-    64 hex digits, in either case (hex is case-free); nothing else around them."""
-    if secret is None:
+    64 hex digits, in either case (hex is case-free); nothing else around them. During a
+    rotation the previous secret's hash verifies too (infra/README.md)."""
+    if not secrets:
         return
-    expected = hmac.new(secret.encode(), member_id.encode(), hashlib.sha256).hexdigest()
+    expected = tuple(hmac.new(s.encode(), member_id.encode(), hashlib.sha256).hexdigest() for s in secrets)
     well_formed = member_hash is not None and HEX_SHA256.fullmatch(member_hash) is not None
-    if not well_formed or not hmac.compare_digest(expected.encode(), str(member_hash).lower().encode()):
+    if not well_formed or not matches(str(member_hash).lower(), expected):
         raise Unauthorized("memberHash does not verify this memberId")
 
 
@@ -100,7 +102,7 @@ class Sessions:
         veilIds are the service's own: one it never issued (no such device) is
         replaced by a new one, which the answer carries."""
         if member_id is not None:
-            check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
+            check_member_hash(self.deps.settings.member_hash_secrets, member_id, member_hash)
         store = self.deps.store
         stored: Device | None = None
         if veil_id is not None and member_id is None and not profile and not consent.given:
@@ -229,7 +231,7 @@ class Sessions:
     def login(
         self, token: str, member_id: str, member_hash: str | None, profile: Profile, consent: Consent = Consent()
     ) -> SessionView:
-        check_member_hash(self.deps.settings.member_hash_secret, member_id, member_hash)
+        check_member_hash(self.deps.settings.member_hash_secrets, member_id, member_hash)
         touched = self.authenticate(token)
         device = FirstThenReload[Device | None](touched, lambda: self.deps.store.get_device(touched.handle))
         return retrying(lambda: self._login_once(device.get(), member_id, profile, consent))

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from .. import observability as ops
 from ..domain import writes as w
 from ..domain.contacts import CONTACT_FIELDS
 from ..domain.erasure import ERASED_REASON
@@ -268,11 +269,13 @@ class Unifications:
 
     def finish_deferred(self) -> int:
         """Scheduled: deferred unifications whose member has logged in since approval."""
-        done = 0
+        seen = done = 0
         for record in self.deps.store.every_unification_with_status(Status.DEFERRED):
+            seen += 1
             target = self.deps.store.get_user(record.target_user_id)
             if target and target.last_login_at and self._run_deferred(record, target.last_login_at):
                 done += 1
+        ops.deferred_run(ran=done, waiting=seen - done)
         return done
 
     def _run_deferred(

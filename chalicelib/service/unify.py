@@ -58,6 +58,7 @@ def prepare_unification(
         events_total=source.event_count,
         deliveries=source.delivery_count,
         counted=True,
+        committed_at=now,
     )
     # No chats or events: nothing moves afterwards, so it is complete as it commits (R10).
     status, completed_at = (Status.RUNNING, None) if plan.moves_history else (Status.COMPLETED, now)

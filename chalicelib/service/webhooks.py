@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from standardwebhooks import Webhook as Signer
 
+from .. import observability as ops
 from ..domain.erasure import forget_values
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.timefmt import iso
@@ -224,16 +225,6 @@ class Webhooks:
                 }
             )
         store.save_attempt(done)
-        log.info(
-            "webhook delivery",
-            extra={
-                "webhook": webhook.id,
-                "message": message.id,
-                "event": message.event,
-                "attempt": attempts,
-                "status": done.status,
-                "statusCode": outcome.status,
-                "nextAttemptAt": iso(done.next_attempt_at) if done.next_attempt_at else None,
-            },
-        )
+        next_at = iso(done.next_attempt_at) if done.next_attempt_at else None
+        ops.webhook_attempt(webhook.id, message.id, message.event, attempts, done.status, outcome.status, next_at)
         return done

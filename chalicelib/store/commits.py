@@ -146,7 +146,8 @@ class Commits(TableClient):
                 try:
                     self.client.transact_write_items(TransactItems=packed, ClientRequestToken=uuid.uuid4().hex)
                 except ClientError as exc:
-                    log.info("a packed transaction of %d groups was refused: %s", len(members), exc)
+                    code = exc.response.get("Error", {}).get("Code")  # never the message: it may quote values
+                    log.info("a packed transaction of %d groups was refused: %s", len(members), code)
                 else:
                     for index in members:
                         done[index] = True
@@ -190,7 +191,7 @@ class Commits(TableClient):
             try:
                 self.batch_write([{"PutRequest": {"Item": items[index]}} for index in batch])
             except (ClientError, UnprocessedItems) as exc:
-                log.warning("a batch of %d new users was not written whole: %s", len(batch), exc)
+                log.warning("a batch of %d new users was not written whole: %s", len(batch), type(exc).__name__)
                 continue
             for index in batch:
                 written[index] = True

@@ -129,6 +129,15 @@ class Erasures(TableClient):
             else:
                 self._delete_if(row, "attribute_exists(PK)", {})
 
+    def erase_failures_naming(self, user_ids: Sequence[str]) -> int:
+        """Parked failures (poison stream records) whose payload names one of these users:
+        they may hold the person's values (R11.4). One partition, read whole."""
+        pk = keys.failure_key("stream", "")["PK"]
+        rows = self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=to_wire({":pk": pk}))
+        naming = [row for row in rows if any(u in str(row.get("payload", "")) for u in user_ids)]
+        self._delete_keys(naming)
+        return len(naming)
+
     def forget_user(self, user_id: str) -> None:
         """The tombstone goes last, with the contact-index items that list nobody now."""
         tombstone = self._get(keys.user_key(user_id))

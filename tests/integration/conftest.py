@@ -151,3 +151,7 @@ def handler() -> RecordingHandler:
 def pump(service: Service, streams: Any, handler: RecordingHandler) -> StreamPump:
     arn = service.table.client.describe_table(TableName=service.table.name)["Table"]["LatestStreamArn"]
     return StreamPump(streams, arn, handler, idle_sleep=0)
+
+
+# A webhook receiver and inline delivery, for every module that hears webhooks.
+from .receiver import inline, receiver  # noqa: E402, F401

@@ -15,6 +15,7 @@ from chalicelib.local.pump import StreamPump
 from chalicelib.local.stack import scheduled_event
 
 from .conftest import Service
+from .receiver import Inline, Receiver, subscribe
 from .support import Api, Table, Visitor, ok, quote, refused
 
 NAME, PHONE, EMAIL = "Kagami Erasable", "090-4444-1234", "kagami.erasable@example.com"
@@ -35,6 +36,30 @@ class Person:
         return [self.member["id"], self.visitor.user_id, self.lead["id"]]
 
 
+def seed_events(service: Service, user_id: str, count: int) -> None:
+    """`count` more events in the user's partition, written as the app writes them (its
+    codec) in batches: a history of thousands without thousands of requests."""
+    from chalicelib.domain.models import Event
+    from chalicelib.store.codec import event_to_item, to_wire
+
+    now = service.container.deps.clock.now()
+    items = [
+        to_wire(
+            event_to_item(
+                Event(
+                    id=f"e_seed{n:05d}",
+                    user_id=user_id,
+                    name="viewed",
+                    properties={"shade": SECRET_WORDS[3], "n": n},
+                    created_at=now,
+                )
+            )
+        )
+        for n in range(count)
+    ]
+    service.store.batch_write([{"PutRequest": {"Item": item}} for item in items])
+
+
 def build_person(api: Api, pump: StreamPump, events: int = 30) -> Person:
     """A member with two unified sources (a web visitor who logged in, and a lead a manager
     matched and approved), chats with a manager's reply, events and deliveries."""
@@ -44,7 +69,8 @@ def build_person(api: Api, pump: StreamPump, events: int = 30) -> Person:
     ok(api.admin("POST", f"/v1/chats/{chat['id']}/messages", {"text": SECRET_WORDS[1], "managerName": "Aoi"}), 201)
     for n in range(events):
         api.track(visitor, "viewed", {"shade": SECRET_WORDS[3], "n": n})
-    ok(api.admin("POST", f"/v1/users/{visitor.user_id}/marketing-deliveries", {"campaignId": "spring"}), 201)
+    for campaign in ("spring", "autumn", "winter"):
+        ok(api.admin("POST", f"/v1/users/{visitor.user_id}/marketing-deliveries", {"campaignId": campaign}), 201)
     ok(api.login(visitor, "m-kagami"))
     lead = api.create_lead({"name": "K.", "email": EMAIL})["user"]
     lead_chat = ok(api.admin("GET", f"/v1/users/{lead['id']}/chats"))["chats"]
@@ -104,9 +130,11 @@ def not_about(snapshot: dict[tuple[str, str], dict[str, Any]], person: Person) -
 
 
 def test_a_person_is_gone_at_once_and_nothing_of_them_is_left_when_it_completes(
-    api: Api, pump: StreamPump, table: Table
+    api: Api, service: Service, pump: StreamPump, table: Table
 ) -> None:
     person = build_person(api, pump)
+    seed_events(service, person.member["id"], 1000)  # 1,031 events in all
+    assert len(api.walk(f"/v1/users/{person.member['id']}/events", "events", limit=100)) == 1031
     other = someone_else(api)
     pump.drain()
     assert leftovers(table, person.pii), "the story wrote the person's values"
@@ -172,7 +200,7 @@ def test_a_dry_run_counts_and_changes_nothing(api: Api, pump: StreamPump, table:
         counted = erase(api, person.visitor.user_id, dry_run=True)
     assert counted["status"] == "dry_run" and counted["counts"]["users"] == 3
     assert counted["counts"]["events"] == 13 and counted["counts"]["chats"] == 1
-    assert counted["counts"]["messages"] == 2 and counted["counts"]["deliveries"] == 2
+    assert counted["counts"]["messages"] == 2 and counted["counts"]["deliveries"] == 4
     assert counted["counts"]["devices"] >= 1
     ok(api.admin("GET", f"/v1/users/{person.member['id']}"))
     refused(api.admin("POST", "/v1/users/u_nobody/erasure"), 404, "not_found")
@@ -260,3 +288,20 @@ def test_a_login_and_a_manager_edit_racing_the_erasure_leave_nothing(
         # the login came after: a new member under the freed memberId, holding the late visitor only
         fresh = ok(api.admin("GET", "/v1/members/m-kagami"))["user"]
         assert fresh["id"] not in person.ids
+
+
+def test_other_systems_hear_user_erased_with_ids_and_counts_only(
+    api: Api, pump: StreamPump, receiver: Receiver, inline: Inline, table: Table
+) -> None:
+    person = build_person(api, pump, events=3)
+    hook = subscribe(api, receiver.url, ["user.erased", "unification.completed"])
+    erasure = erase(api, person.member["id"])
+    finish(api, pump, erasure["id"])
+    told = [m for m in receiver.messages(hook["secret"]) if m["type"] == "user.erased"]
+    assert len(told) == 1, told
+    data = told[0]["data"]["erasure"]
+    assert data["id"] == erasure["id"] and sorted(data["userIds"]) == sorted(person.ids)
+    assert set(data) == {"id", "userIds", "memberId", "status", "counts", "progress", "createdAt", "completedAt"}
+    bodies = json.dumps(receiver.messages(hook["secret"]), ensure_ascii=False)
+    assert not [value for value in person.pii if value in bodies]
+    assert leftovers(table, person.pii) == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib import budget
+
 from .conftest import ManualService
 from .driver import ManualApi, StreamTap, jp_mobile, ok, refused
 
@@ -305,9 +307,14 @@ def test_import_needs_the_open_api_credentials(mapi: ManualApi) -> None:
     refused(reply, 401, "unauthorized")
 
 
-def test_an_over_long_cell_is_its_rows_error_and_the_other_rows_import(mapi: ManualApi) -> None:
+def test_an_over_long_cell_is_its_rows_error_and_the_other_rows_import(
+    mapi: ManualApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 10, item 5: a cell over 131,072 characters stopped the import at that line, after
     the first block of members had been written."""
+    # 204 rows in one request: seconds on DynamoDB, but moto on a loaded 2-core machine may
+    # pass the request's 20 s budget (issue 16), which is not what this test is about.
+    monkeypatch.setattr(budget, "REQUEST_SECONDS", 120.0)
     rows = [HEADER, *(f"csv-m{i},Member {i},,m{i}@example.jp," for i in range(200))]
     rows.insert(151, f",{'x' * 140_000},,big@example.jp,")  # line 152
     rows += [f",Lead {i},,lead{i}@example.jp," for i in range(3)]
