@@ -31,11 +31,16 @@ if TYPE_CHECKING:
 
 
 def dynamodb_client(settings: Settings) -> Any:
-    """No single call outlasts a request's 20 s, and none starts past its budget (budget.py)."""
+    """No single call outlasts a request's 20 s, and none starts past its budget (budget.py).
+
+    An endpoint of one's own (`make run`'s moto, the tests') answers one request at a
+    time: under 50 concurrent logins a call may wait its turn for seconds, which is
+    queueing, not a dead connection, so it gets a longer read timeout."""
+    read_timeout = budget.READ_TIMEOUT if settings.dynamodb_endpoint_url is None else budget.LOCAL_READ_TIMEOUT
     config = Config(
         retries={"mode": "standard", "max_attempts": budget.MAX_ATTEMPTS},
         connect_timeout=budget.CONNECT_TIMEOUT,
-        read_timeout=budget.READ_TIMEOUT,
+        read_timeout=read_timeout,
         max_pool_connections=50,
         # DynamoDB validates every request itself; botocore's client-side pass over
         # each parameter costs a tenth of an import's CPU and catches nothing more.

@@ -30,6 +30,7 @@ from .domain.errors import RetriesExhausted
 REQUEST_SECONDS = 20.0  # API.md: an answer within 20 s, whatever the table does
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 4.0
+LOCAL_READ_TIMEOUT = 30.0  # DYNAMODB_ENDPOINT_URL set: a serialized local DynamoDB (bootstrap.py)
 MAX_ATTEMPTS = 3  # botocore's attempts per call (standard mode), the first included
 ATTEMPT_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT
 RESERVE = ATTEMPT_SECONDS + 2.0  # an attempt, and the backoff botocore may sleep after it

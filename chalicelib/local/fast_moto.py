@@ -136,7 +136,11 @@ Patch = Callable[..., None]
 
 def install(patch: Patch = setattr) -> None:
     """Swap in the faster, equivalent pieces with `patch(owner, name, value)`."""
-    original = dynamodb_models.DynamoDBBackend.transact_write_items
+    original = getattr(
+        dynamodb_models.DynamoDBBackend.transact_write_items,
+        "unwrapped",
+        dynamodb_models.DynamoDBBackend.transact_write_items,
+    )
     serialize_structure = BaseJSONSerializer._serialize_type_structure
 
     def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
@@ -169,22 +173,28 @@ def install(patch: Patch = setattr) -> None:
                 del table.stream_shard.items[length:]  # type: ignore[union-attr]
             raise
 
+    transact_write_items.unwrapped = original  # type: ignore[attr-defined]
     patch(dynamodb_models, "copy", _NoTableCopies())
     patch(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items)
-    handle_transaction = DynamoHandler.transact_write_items
-    committed: dict[str, str] = {}  # ClientRequestToken -> the request it committed
+    handle_transaction = getattr(DynamoHandler.transact_write_items, "unwrapped", DynamoHandler.transact_write_items)
+    # (backend, ClientRequestToken) -> the request it committed: a token is remembered by
+    # the backend that saw it (a fresh backend, as in tests, remembers none).
+    committed: dict[tuple[int, str], str] = {}
 
     def transact_with_token(self: Any) -> Any:
         token = self.body.get("ClientRequestToken")
         request = json.dumps(self.body.get("TransactItems"), sort_keys=True)
-        if token is not None and token in committed:
-            if committed[token] != request:
+        seen = (id(self.dynamodb_backend), token) if token is not None else None
+        if seen is not None and seen in committed:
+            if committed[seen] != request:
                 raise MockValidationException("IdempotentParameterMismatch: the token was used for another request")
             return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
         result = handle_transaction(self)
-        if token is not None:
-            committed[token] = request
+        if seen is not None:
+            committed[seen] = request
         return result
+
+    transact_with_token.unwrapped = handle_transaction  # type: ignore[attr-defined]  # installing twice wraps once
 
     patch(DynamoHandler, "transact_write_items", transact_with_token)
     patch(BaseJSONSerializer, "_serialize_type_structure", _serialize_type_structure)

@@ -68,9 +68,10 @@ def free_port() -> int:
         return port
 
 
-def start_moto(port: int | None = None) -> tuple[str, Any]:
+def start_moto(port: int | None = None, patch: Any = setattr) -> tuple[str, Any]:
     """moto's server on loopback, serialized, with transactions that cost what they
-    touch (`fast_moto`); returns its URL and the server."""
+    touch (`fast_moto`, installed with `patch`: for good by default, or undoably, as
+    tests do); returns its URL and the server."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -79,7 +80,7 @@ def start_moto(port: int | None = None) -> tuple[str, Any]:
 
     from . import fast_moto
 
-    fast_moto.install()
+    fast_moto.install(patch)
     port = port or free_port()
     app = LockedApp(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -54,9 +54,10 @@ class Service:
 
 @pytest.fixture(scope="module")
 def moto_url(fake_aws: dict[str, str]) -> Iterator[str]:
-    url, server = start_moto()
-    yield url
-    server.shutdown()
+    with pytest.MonkeyPatch.context() as patched:  # moto is stock again for the next module
+        url, server = start_moto(patch=lambda owner, name, value: patched.setattr(owner, name, value, raising=False))
+        yield url
+        server.shutdown()
 
 
 @pytest.fixture

@@ -210,7 +210,8 @@ def run_story(stack: Stack, keys: Secrets, receiver: Receiver) -> dict[str, str]
         "the unification to complete",
     )
     wait_for(lambda: len(receiver.bodies) >= 1, 60, "a webhook delivery")
-    wait_for(lambda: "deferred unifications checked" in stack.log.read_text(errors="replace"), 30, "a schedule tick")
+    # a whole schedule tick: its log line, then its metrics, flushed as the tick ends
+    wait_for(lambda: '"DeferredWaiting"' in stack.log.read_text(errors="replace"), 30, "a schedule tick's metrics")
     assert member["id"] == login["user"]["id"]
     return {
         "sessionToken": token,

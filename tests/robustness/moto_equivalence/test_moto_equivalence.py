@@ -140,6 +140,10 @@ def _snake(api: str) -> str:
 @contextmanager
 def variant(name: str) -> Iterator[None]:
     """moto as `name` has it, on a fresh backend; every patch undone after."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # Another module's patches left behind would make "stock" a patched moto (and the test moot).
+    assert not hasattr(DynamoDBBackend.transact_write_items, "unwrapped"), "moto is patched for good in this process"
     with pytest.MonkeyPatch.context() as monkeypatch:
         if name != VARIANTS[0]:
             fast_moto.install(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))

@@ -138,13 +138,14 @@ def make_harness(
 def moto_server(fake_aws: dict[str, str]) -> Iterator[dict[str, Any]]:
     """moto's server on loopback (the local stack's embedded DynamoDB), for tests with real concurrency."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    url, server = start_moto()
-    yield {
-        "url": url,
-        "ddb": boto3.client("dynamodb", region_name=REGION, endpoint_url=url),
-        "streams": boto3.client("dynamodbstreams", region_name=REGION, endpoint_url=url, config=STREAMS_CONFIG),
-    }
-    server.shutdown()
+    with pytest.MonkeyPatch.context() as patched:  # moto is stock again for the next module
+        url, server = start_moto(patch=lambda owner, name, value: patched.setattr(owner, name, value, raising=False))
+        yield {
+            "url": url,
+            "ddb": boto3.client("dynamodb", region_name=REGION, endpoint_url=url),
+            "streams": boto3.client("dynamodbstreams", region_name=REGION, endpoint_url=url, config=STREAMS_CONFIG),
+        }
+        server.shutdown()
 
 
 @pytest.fixture
