@@ -133,8 +133,15 @@ def flush() -> None:
     with _lock:
         buffers = list(_buffers.values())
         _buffers.clear()
-    for metrics in buffers:
-        metrics.flush_metrics()
+    # Powertools prints each EMF blob itself: under the log handler's lock, so that no
+    # log line from another thread (the local stack's lanes, its server) lands inside it.
+    handler = log.registered_handler
+    handler.acquire()
+    try:
+        for metrics in buffers:
+            metrics.flush_metrics()
+    finally:
+        handler.release()
 
 
 H = TypeVar("H", bound=Callable[..., Any])
