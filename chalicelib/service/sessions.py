@@ -346,7 +346,9 @@ class Sessions:
         if draft.user_dirty:
             writes.append(w.SaveUser(user, draft.user_expected))
         writes.extend(draft.extra)
-        self.deps.store.commit(writes)
+        first_visit = draft.device_expected is None and draft.user_expected is None and draft.user_dirty
+        if not (first_visit and not draft.extra and self.deps.store.put_new_visitor(draft.device, user)):
+            self.deps.store.commit(writes)
         return SessionView(device=draft.device, user=user, token=token, unification=draft.unification)
 
     # session calls -----------------------------------------------------------

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from ..domain import writes as w
 from ..domain.errors import ReceiptTaken
 from ..domain.matching import member_contact_index
-from ..domain.models import User
+from ..domain.models import Device, User
 from ..domain.timefmt import iso
 from . import codec, keys
 from .actions import Actions, Listing, key_of
@@ -196,6 +196,26 @@ class Commits(TableClient):
             for index in batch:
                 written[index] = True
         return written
+
+    def put_new_visitor(self, device: Device, user: User) -> bool:
+        """A first visit: a device whose veilId was just issued and its new user, both
+        fresh ids that nothing can race on, in one BatchWriteItem without conditions
+        (a transaction bills twice the writes, DESIGN rule 7). Only a user outside the
+        members' contact index. False when the batch did not land whole: the caller
+        commits the same items in a transaction (a copy that did land refuses it, and
+        the retry reads the device afresh)."""
+        if member_contact_index(user):
+            return False
+        items = [
+            to_wire(codec.device_to_item(device.model_copy(update={"version": 0}))),
+            to_wire(codec.user_to_item(user.model_copy(update={"version": 0}))),
+        ]
+        try:
+            self.batch_write([{"PutRequest": {"Item": item}} for item in items])
+        except (ClientError, UnprocessedItems) as exc:
+            log.warning("a first visit's batch did not land whole: %s", type(exc).__name__)
+            return False
+        return True
 
     def start_console_session(self, session_id: str, csrf_token: str, expires_at: datetime) -> None:
         item = {

@@ -411,3 +411,58 @@ def test_manager_edits_racing_unifications_lose_no_update(make_server_harness: C
     settle_with_stream_pump(h)
     summary = h.check()
     print(f"\n[edits racing unifications] {rounds * 2} races; source edits {dict(edits_on_source)}; {summary}")
+
+
+# erasure (R11.3) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_erasure_racing_a_login_and_a_manager_edit_leaves_nothing_of_the_person(
+    make_server_harness: Callable[..., Harness], seed: int
+) -> None:
+    """The person's member is erased while a visitor logs in as that member and a manager edits
+    it, all at once on moto's server, then the stream (replayed) and the schedule finish: nothing
+    of the person is left. A login that came after the erasure made a new member under the freed
+    memberId, whose own history stays."""
+    import json
+
+    h = make_server_harness(seed=seed)
+    member = h.member("kagami", {"name": "Kagami Erasable", "email": "kagami@example.com"})
+    early = h.visit()
+    h.chat(early, "kagami-question")
+    h.login(early, "kagami").ok()
+    h.settle()
+    late = h.visit()
+    h.chat(late, "late-visitor-question")
+    results: dict[str, Any] = {}
+    start = threading.Barrier(3)
+    calls = {
+        "login": lambda: h.login(late, "kagami"),
+        "edit": lambda: h.edit(member, {"name": "Edited Kagami"}),
+        "erasure": lambda: h.admin("POST", f"/v1/users/{member}/erasure"),
+    }
+
+    def run(name: str) -> None:
+        start.wait()
+        results[name] = calls[name]()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    erasure = results["erasure"].ok(202)["erasure"]
+    assert results["edit"].status in (200, 404), results["edit"]
+    assert results["login"].status == 200, results["login"]
+    h.settle()
+    h.settle()
+    done = h.admin("GET", f"/v1/erasures/{erasure['id']}").ok()["erasure"]
+    assert done["status"] == "completed", done
+    text = json.dumps(h.table_items(), ensure_ascii=False, default=str)
+    left = [v for v in ("Kagami Erasable", "kagami@example.com", "kagami-question", "Edited Kagami") if v in text]
+    assert left == [], left
+    if late.user_id in erasure["userIds"]:
+        assert "late-visitor-question" not in text  # it was the person's when the erasure took them
+    else:
+        fresh = h.admin("GET", "/v1/members/kagami").ok()["user"]  # the login came after: someone new
+        assert fresh["id"] not in erasure["userIds"] and "late-visitor-question" in text
