@@ -33,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -174,22 +175,27 @@ def wheelhouse(requirements: Path, cache: Path) -> Path:
     house = cache / "wheels" / digest
     if (house / ".complete").exists():
         return house
-    partial = house.with_name(f"{digest}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    house.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
     command += ["--no-deps", "--only-binary=:all:", "--implementation", "cp", "--python-version", LAMBDA_PYTHON]
     command += [arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)]
     command += [arg for abi in LAMBDA_ABIS for arg in ("--abi", abi)]
-    result = subprocess.run([*command, "-r", str(requirements), "-d", str(partial)], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(
-            f"downloading Lambda wheels failed (the first build needs the package registry):\n{result.stderr}"
-        )
-    (partial / ".complete").write_text(requirements.read_text())
-    shutil.rmtree(house, ignore_errors=True)
-    partial.rename(house)
-    return house
+    errors = ""
+    for _ in range(2):  # a download that failed half way is tried once more
+        # A directory of this build's own: a build running beside it never removes it.
+        partial = Path(tempfile.mkdtemp(prefix=f"{digest}.", suffix=".partial", dir=house.parent))
+        result = subprocess.run([*command, "-r", str(requirements), "-d", str(partial)], capture_output=True, text=True)
+        if result.returncode == 0:
+            (partial / ".complete").write_text(requirements.read_text())
+            if (house / ".complete").exists():  # another build finished first: the same wheels
+                shutil.rmtree(partial, ignore_errors=True)
+                return house
+            shutil.rmtree(house, ignore_errors=True)
+            partial.rename(house)
+            return house
+        errors = result.stderr
+        shutil.rmtree(partial, ignore_errors=True)
+    raise SystemExit(f"downloading Lambda wheels failed (the first build needs the package registry):\n{errors}")
 
 
 def install_wheels(house: Path, target: Path) -> None:

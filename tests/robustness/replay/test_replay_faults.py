@@ -198,7 +198,8 @@ def lost_answer_moments(h: Harness, s: Story) -> dict[str, tuple[set[str], Calla
         return h.approve(csv_lead["id"])
 
     return {
-        "boot": (puts, lambda: h.call("POST", "/v1/boot", {}, headers=h.credentials.plugin_headers)),
+        # a first visit: the new device and user in one BatchWriteItem (fresh ids: resent, the same items)
+        "boot": ({"BatchWriteItem"}, lambda: h.call("POST", "/v1/boot", {}, headers=h.credentials.plugin_headers)),
         "start_chat": ({"TransactWriteItems"}, lambda: Reply(201, h.chat(s.visitor, "a new question"))),
         "customer_message": ({"PutItem"}, lambda: Reply(201, h.say(s.visitor, s.chat_id, "hello?"))),
         "manager_reply": (puts, lambda: Reply(201, h.reply_as_manager(s.chat_id, "Hello, how can I help?"))),
