@@ -66,9 +66,15 @@ def fake_aws() -> Iterator[dict[str, str]]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs the suite on every core (pytest-xdist, `--dist loadgroup`): a module's
-    tests stay together (they share module-scoped stacks and browsers), and so do the
+    tests stay together (they share module-scoped stacks and browsers; the replay tests, which
+    share nothing costly, go one by one), and so do the
     infra tests (they share the session's package builds)."""
     for item in items:
         path = item.path.as_posix()
-        group = "infra" if "/tests/infra/" in path else item.nodeid.split("::", 1)[0]
+        if "/tests/infra/" in path:
+            group = "infra"
+        elif "/tests/robustness/replay/" in path:
+            group = item.nodeid  # each builds its own tables: the long crash loops spread over the cores
+        else:
+            group = item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
