@@ -11,8 +11,6 @@ the stream left), and reads `completed` only when nothing of theirs remains.
 
 from __future__ import annotations
 
-import logging
-
 from ..domain import writes as w
 from ..domain.erasure import Erasure, forget_values, holds_values, person_counts
 from ..domain.errors import NotFound
@@ -23,7 +21,6 @@ from .retry import retrying
 from .unifications import Unifications
 from .unify import move_history
 
-log = logging.getLogger(__name__)
 ROUNDS_FOR_MOVES = 3  # passes over the person while a move into it still ran (R11.3)
 
 
@@ -94,24 +91,24 @@ class Erasures:
     def _sources(self, root: User) -> list[User]:
         """Every user unified into this one: those still moving are on the member itself
         (read strongly), the rest are listed by their unifications."""
-        listed = [
-            source
-            for status in (Status.RUNNING, Status.COMPLETED)
-            for _, source in self.deps.store.unifications_targeting(root.id, status)
-        ]
-        wanted = list(dict.fromkeys([*root.moving_sources, *listed]))
-        found = self.deps.store.get_users(wanted) if wanted else {}
-        return [found[s] for s in wanted if s in found and found[s].unified_into == root.id]
+        return self._unified_into(root.id, [*root.moving_sources, *self._listed_sources(root.id)])
 
     def _late_sources(self, e: Erasure) -> list[User]:
-        listed = [
+        """Sources the index listed only after the erasure was accepted."""
+        late = [source for source in self._listed_sources(e.user_ids[0]) if source not in e.user_ids]
+        return self._unified_into(e.user_ids[0], late)
+
+    def _listed_sources(self, root_id: str) -> list[str]:
+        return [
             source
             for status in (Status.RUNNING, Status.COMPLETED)
-            for _, source in self.deps.store.unifications_targeting(e.user_ids[0], status)
-            if source not in e.user_ids
+            for _, source in self.deps.store.unifications_targeting(root_id, status)
         ]
-        found = self.deps.store.get_users(listed) if listed else {}
-        return [user for user in found.values() if user.unified_into == e.user_ids[0]]
+
+    def _unified_into(self, root_id: str, candidates: list[str]) -> list[User]:
+        wanted = list(dict.fromkeys(candidates))
+        found = self.deps.store.get_users(wanted) if wanted else {}
+        return [found[s] for s in wanted if s in found and found[s].unified_into == root_id]
 
     @staticmethod
     def _hiding(user: User, erasure_id: str) -> list[w.Write]:
