@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.domain import contacts, models
     from chalicelib.service import messengers
     from chalicelib.service import users as user_cases
-    from chalicelib.service.history import ChatView, Posted
+    from chalicelib.service.history import ChatView, NamedChat, Posted
     from chalicelib.service.ports import Page
     from chalicelib.store import streams
 else:
@@ -50,10 +50,8 @@ def chat_payload(view: ChatView) -> dict[str, Any]:
     return views.chat_json(view, container().history.name_messages(view.messages))
 
 
-def chats_payload(result: Page[ChatView]) -> dict[str, Any]:
-    """A page of chats, every author named in one read."""
-    named = container().history.name_chats(result.items)
-    return page("chats", [views.chat_json(v, n) for v, n in zip(result.items, named, strict=True)], result)
+def chats_payload(result: Page[NamedChat]) -> dict[str, Any]:
+    return page("chats", [views.chat_json(c.view, c.messages) for c in result.items], result)
 
 
 def messages_payload(result: Page[models.Message]) -> dict[str, Any]:
@@ -225,7 +223,7 @@ def session_chats() -> Any:
     user = c.sessions.session_user(device)
     if web.request().method == "GET":
         q = params("limit", "cursor", "order")
-        return chats_payload(c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q), s.order_of(q)))
+        return chats_payload(c.history.list_chats(user.id, s.cursor_of(q), s.limit_of(q), s.order_of(q), read=user))
     b = body(s.TextIn)
     answer = keyed(201, posted_json, session_scope(device.user_id))
     return respond(answer, c.history.start_chat(user, b.text, receipt=answer.receipt))

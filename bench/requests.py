@@ -255,10 +255,10 @@ class CountingConsumer:
         consumers = service.container.consumers
         step = consumers.handle_record
 
-        def counted(record: Any) -> None:
+        def counted(record: Any, batch: Any = None) -> None:
             kind = decoded_kind(record)
             with self.service.log.window() as tally:
-                step(record)
+                step(record, batch)
             self.stats.tallies[kind].add(tally)
 
         consumers.handle_record = counted  # type: ignore[method-assign]

@@ -17,3 +17,10 @@ def dropped_for(summary: ChatSummary, message: Message, keep: int = RECENT_MESSA
     if len(ordered) > keep and ordered[0].id == message.id:
         return None
     return [m.id for m in ordered[: max(0, len(ordered) - keep)]]
+
+
+def with_message(summary: ChatSummary, message: Message, dropped: list[str]) -> ChatSummary:
+    """The summary after `message` joined its latest messages and `dropped` left them."""
+    kept = [m for m in summary.recent if m.id not in dropped]
+    recent = tuple(sorted((*kept, message), key=lambda m: (m.created_at, m.id)))
+    return summary.model_copy(update={"recent": recent, "older": summary.older or bool(dropped)})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from .. import budget
 from .. import observability as ops
-from ..domain.models import Status, UserType
+from ..domain.models import Message, Status, UserType
 from ..domain.webhooks import erasure_change, unification_change, user_change
 from ..store.streams import StreamRecord
 from .deps import Deps
@@ -24,6 +25,40 @@ def _unification_id(record: StreamRecord) -> str | None:
     if record.kind != "unification" or image is None or not str(image.get("PK", "")).startswith("UNIF#"):
         return None
     return str(image["PK"])
+
+
+@dataclass
+class Batch:
+    """What one batch's records share: the new messages of each chat, summarized
+    together with the first of them (one read of the chat's header)."""
+
+    new_messages: dict[str, list[Message]] = field(default_factory=dict)
+    summarized: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, records: Sequence[StreamRecord]) -> Batch:
+        batch = cls()
+        for record in records:
+            if record.kind != "message" or record.event_name != "INSERT":
+                continue
+            try:
+                message = record.message()
+            except Exception:  # it fails again in `handle_record`, on its own
+                continue
+            if message is not None:
+                batch.new_messages.setdefault(message.chat_id, []).append(message)
+        return batch
+
+    def new_messages_from(self, message: Message) -> list[Message]:
+        """`message` and the batch's later new messages of its chat; none when an
+        earlier record of the batch already took them."""
+        if message.id in self.summarized:
+            return []
+        messages = self.new_messages.pop(message.chat_id, [])
+        start = next((i for i, m in enumerate(messages) if m.id == message.id), None)
+        taken = [message] if start is None else messages[start:]
+        self.summarized.update(m.id for m in taken)
+        return taken
 
 
 class Consumers:
@@ -45,6 +80,7 @@ class Consumers:
         """
         ids = [_unification_id(record) for record in records]
         latest = {key: index for index, key in enumerate(ids) if key is not None}
+        batch = Batch.of(records)
         for index, record in enumerate(records):
             key = ids[index]
             # A later image of the same unification in this batch decides its move.
@@ -56,7 +92,7 @@ class Consumers:
             try:
                 self.tell(record)
                 if not superseded:
-                    self.handle_record(record)
+                    self.handle_record(record, batch)
                 if record.kind == "unification":
                     ops.unification_step(record.unification_before(), record.unification())
                 elif record.kind == "erasure":
@@ -89,7 +125,7 @@ class Consumers:
         if change is not None:
             self.webhooks.tell(change)
 
-    def handle_record(self, record: StreamRecord) -> None:
+    def handle_record(self, record: StreamRecord, batch: Batch | None = None) -> None:
         """Route one change: running unifications move history (R10), login records
         complete deferred unifications (R7.4), users that were unified or became
         members end their stale proposals (R7.6), new messages join their chat's
@@ -107,7 +143,9 @@ class Consumers:
         message = record.message()
         if message is not None:
             if record.event_name == "INSERT":
-                self.history.summarize(message)
+                messages = (batch or Batch()).new_messages_from(message)
+                if messages:
+                    self.history.summarize(messages)
             return
         login = record.login()
         if login is not None and record.event_name == "INSERT":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..domain import writes as w
-from ..domain.chats import dropped_for
+from ..domain.chats import dropped_for, with_message
 from ..domain.errors import AlreadyDelivered, NotFound, Unauthorized, UserUnified
 from ..domain.models import Channel, Chat, ChatSummary, Delivery, Event, Message, User, UserType
 from .deps import Deps
@@ -45,6 +45,14 @@ class MessageView:
 
     message: Message
     person_name: str
+
+
+@dataclass(frozen=True)
+class NamedChat:
+    """A listed chat and its latest messages under their authors' names."""
+
+    view: ChatView
+    messages: list[MessageView]
 
 
 class History:
@@ -192,12 +200,20 @@ class History:
 
     # reads (R3.3, R3.5) -----------------------------------------------------------
 
-    def list_chats(self, user_id: str, cursor: str | None, limit: int, order: Order | None = None) -> Page[ChatView]:
-        """The user's chats, each with its latest messages and a cursor to the rest; a
-        unified user's are its member's (R3.3, R3.5)."""
-        user, resolved_from = resolve_user(self.deps.store, user_id)
+    def list_chats(
+        self, user_id: str, cursor: str | None, limit: int, order: Order | None = None, *, read: User | None = None
+    ) -> Page[NamedChat]:
+        """The user's chats, each with its latest messages under their authors' names and
+        a cursor to the rest; a unified user's are its member's (R3.3, R3.5). `read`: the
+        user as this request already read it (a session's user, resolved, R4.4)."""
+        if read is not None and read.id == user_id and read.unified_into is None:
+            user, resolved_from = read, None
+        else:
+            user, resolved_from = resolve_user(self.deps.store, user_id)
         page = self.deps.store.chats_of([*user.moving_sources, user.id], cursor, limit, order)
-        return Page([self._view(summary, user.id) for summary in page.items], page.next_cursor, resolved_from)
+        chats = [self._view(summary, user.id) for summary in page.items]
+        named = zip(chats, self.name_chats(chats, known=[user]), strict=True)
+        return Page([NamedChat(chat, messages) for chat, messages in named], page.next_cursor, resolved_from)
 
     def _view(self, summary: ChatSummary, owner_id: str) -> ChatView:
         older = None
@@ -244,20 +260,29 @@ class History:
             except Exception:
                 log.exception("keeping chat %s's latest messages failed; the stream will", message.chat_id)
 
-    def summarize(self, message: Message) -> None:
-        """The stream saw a new message: make sure its chat's latest messages hold it. A
-        chat without its header was erased (R11.3): a message that raced it goes too."""
-        summary = self.deps.store.chat_summary(message.chat_id)
+    def summarize(self, messages: Sequence[Message]) -> None:
+        """The stream saw new messages of one chat: make sure its latest messages hold
+        them. The header is read once, eventually consistent (half the read units);
+        only when it seems to lack one of them, or to be gone, is it asked again
+        strongly consistent before anything is written. A chat without its header was
+        erased (R11.3): messages that raced it go too."""
+        chat_id = messages[0].chat_id
+        summary = self.deps.store.chat_summary(chat_id, consistent=False)
+        if summary is None or any(dropped_for(summary, m) is not None for m in messages):
+            summary = self.deps.store.chat_summary(chat_id)
         if summary is None:
-            self.deps.store.erase_message(message.chat_id, message.id)
+            for message in messages:
+                self.deps.store.erase_message(chat_id, message.id)
             return
-        dropped = dropped_for(summary, message) if summary is not None else None
-        if dropped is not None:
-            self.deps.store.add_to_chat_summary(message.chat_id, message, dropped)
+        for message in messages:
+            dropped = dropped_for(summary, message)
+            if dropped is not None:
+                self.deps.store.add_to_chat_summary(chat_id, message, dropped)
+                summary = with_message(summary, message, dropped)
 
-    def name_chats(self, chats: Sequence[ChatView]) -> list[list[MessageView]]:
+    def name_chats(self, chats: Sequence[ChatView], known: Sequence[User] = ()) -> list[list[MessageView]]:
         """Every listed chat's messages under their authors' names, in one read for the page."""
-        named = iter(self.name_messages([m for view in chats for m in view.messages]))
+        named = iter(self.name_messages([m for view in chats for m in view.messages], known))
         return [[next(named) for _ in view.messages] for view in chats]
 
     def name_messages(self, messages: list[Message], known: Sequence[User] = ()) -> list[MessageView]:

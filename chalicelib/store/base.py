@@ -44,17 +44,18 @@ class TableClient:
         self.client = client
         self.table = table_name
 
-    def _get(self, key: Item) -> Item | None:
-        raw = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
+    def _get(self, key: Item, consistent: bool = True) -> Item | None:
+        raw = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=consistent)
         return from_wire(raw["Item"]) if "Item" in raw else None
 
-    def _batch_get(self, keys: Sequence[Item]) -> Iterator[Item]:
+    def _batch_get(self, keys: Sequence[Item], consistent: bool = True) -> Iterator[Item]:
         """The items that exist among `keys`: BatchGetItem, 100 keys a request,
-        strongly consistent, unprocessed keys asked again."""
+        strongly consistent unless told (half the read units), unprocessed keys
+        asked again."""
         unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
         for start in range(0, len(unique), BATCH_GET_SIZE):
             wire_keys = [to_wire(k) for k in unique[start : start + BATCH_GET_SIZE]]
-            request: dict[str, Any] = {self.table: {"Keys": wire_keys, "ConsistentRead": True}}
+            request: dict[str, Any] = {self.table: {"Keys": wire_keys, "ConsistentRead": consistent}}
             while request:
                 raw = self.client.batch_get_item(RequestItems=request)
                 for wire_item in raw["Responses"].get(self.table, []):

@@ -96,10 +96,19 @@ class HistoryReads(TableClient):
         self, owners: Sequence[str], cursor: str | None, limit: int, order: Order | None = None
     ) -> Page[ChatSummary]:
         """A page of chats with each one's latest messages, in a constant number of
-        requests: one Query per partition read, one BatchGetItem per 100 chats."""
+        requests: one Query per partition read, one BatchGetItem per 100 chats.
+
+        The listing itself is read strongly consistent (R3.3); the chats' headers
+        eventually consistent, at half the read units: a header is written with its
+        chat's entry, so one not seen yet is asked again consistently, and its
+        latest messages may trail a message written in the last second (the
+        messages themselves are read consistently)."""
         page = self.history_page(owners, keys.CHATS, cursor, limit, order)
         ids = list(dict.fromkeys(str(item["id"]) for item in page.items))
-        headers = {str(i["id"]): i for i in self._batch_get([keys.chat_key(c) for c in ids])}
+        headers = {str(i["id"]): i for i in self._batch_get([keys.chat_key(c) for c in ids], consistent=False)}
+        unseen = [keys.chat_key(c) for c in ids if c not in headers]
+        if unseen:
+            headers |= {str(i["id"]): i for i in self._batch_get(unseen)}
         summaries = [codec.chat_summary_from_item(headers[c]) for c in ids if c in headers]
         return Page(summaries, page.next_cursor)
 

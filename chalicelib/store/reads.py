@@ -111,8 +111,8 @@ class Reads(TableClient):
         item = self._get(keys.chat_key(chat_id))
         return codec.chat_from_item(item) if item else None
 
-    def chat_summary(self, chat_id: str) -> ChatSummary | None:
-        item = self._get(keys.chat_key(chat_id))
+    def chat_summary(self, chat_id: str, consistent: bool = True) -> ChatSummary | None:
+        item = self._get(keys.chat_key(chat_id), consistent)
         return codec.chat_summary_from_item(item) if item else None
 
     def add_to_chat_summary(self, chat_id: str, message: Message, dropped: Sequence[str]) -> None:
