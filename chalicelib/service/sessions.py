@@ -81,6 +81,7 @@ class _Draft:
     user_dirty: bool = False
     unification: Unification | None = None
     extra: list[w.Write] = field(default_factory=list)
+    returning: bool = False  # a new session of the device's own stored user (R4.3)
 
 
 class Sessions:
@@ -106,18 +107,24 @@ class Sessions:
         store = self.deps.store
         stored: Device | None = None
         if veil_id is not None and member_id is None and not profile and not consent.given:
-            # A returning device: its live session, extended in one write, is the common case;
-            # otherwise the failed write hands back the device for the first attempt below.
-            # (A boot that also writes the profile goes the usual way: one transaction, so
-            # that a refused profile changes nothing.)
+            # A returning device, read eventually consistent (half the read units; one
+            # not seen is asked again consistently). A live session is extended in one
+            # conditional write, the common case; an ended one (or a failed extension,
+            # which hands back the device) goes the usual way below, where every write
+            # is conditional on the version read, so a stale read is a retry, never a
+            # lost write. (A boot that also writes the profile goes the usual way: one
+            # transaction, so that a refused profile changes nothing.)
             now, token = self.deps.clock.now(), new_token(veil_id)
-            extended, stored = store.extend_session(
-                device_handle(veil_id), hash_token(token), now, now + self.deps.session_timeout, MAX_TOKENS_PER_SESSION
-            )
-            if extended and stored is not None:
-                continued = self._continue(stored, token)
-                if continued is not None:
-                    return continued
+            handle = device_handle(veil_id)
+            stored = store.get_device(handle, consistent=False) or store.get_device(handle)
+            if stored is not None and stored.live(now) and len(stored.token_hashes) < MAX_TOKENS_PER_SESSION:
+                extended, stored = store.extend_session(
+                    handle, hash_token(token), now, now + self.deps.session_timeout, MAX_TOKENS_PER_SESSION
+                )
+                if extended and stored is not None:
+                    continued = self._continue(stored, token)
+                    if continued is not None:
+                        return continued
         elif veil_id is not None:
             stored = store.get_device(device_handle(veil_id))
         veil = stored.veil_id if stored is not None else new_veil_id()
@@ -211,6 +218,7 @@ class Sessions:
             user_expected=user_expected,
             continuing=False,
             user_dirty=user is not None,
+            returning=user is not None and user_expected is not None and device is not None,
         )
 
     def _new_anonymous(self, now: datetime) -> User:
@@ -346,9 +354,19 @@ class Sessions:
         if draft.user_dirty:
             writes.append(w.SaveUser(user, draft.user_expected))
         writes.extend(draft.extra)
+        store = self.deps.store
         first_visit = draft.device_expected is None and draft.user_expected is None and draft.user_dirty
-        if not (first_visit and not draft.extra and self.deps.store.put_new_visitor(draft.device, user)):
-            self.deps.store.commit(writes)
+        if first_visit and not draft.extra and store.put_new_visitor(draft.device, user):
+            pass
+        elif draft.returning and draft.user_dirty and not draft.extra:
+            # A returning visitor's new session: the user (its visit noted), then the device
+            # pointing at it, each a conditional write of its own (a transaction bills twice,
+            # DESIGN rule 7). Either alone is a state the next boot continues from: the user
+            # already holds this device, and a device refused here is read again by the retry.
+            store.commit(writes[1:])
+            store.commit(writes[:1])
+        else:
+            store.commit(writes)
         return SessionView(device=draft.device, user=user, token=token, unification=draft.unification)
 
     # session calls -----------------------------------------------------------

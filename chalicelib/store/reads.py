@@ -41,8 +41,8 @@ class Reads(TableClient):
         items = self._batch_get([keys.member_key(m) for m in member_ids])
         return {str(item["memberId"]): str(item["userId"]) for item in items}
 
-    def get_device(self, handle: str) -> Device | None:
-        item = self._get(keys.device_key(handle))
+    def get_device(self, handle: str, consistent: bool = True) -> Device | None:
+        item = self._get(keys.device_key(handle), consistent)
         return codec.device_from_item(item) if item else None
 
     def touch_device(self, handle: str, token_hash: str, now_iso: str, expires_iso: str) -> Device | None:

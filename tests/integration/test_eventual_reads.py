@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.devices import device_handle
 from chalicelib.local.pump import StreamPump
 
-from .conftest import RecordingHandler, Service
+from .conftest import SESSION_TIMEOUT, RecordingHandler, Service
 from .support import Api, ok
 
 
@@ -170,3 +171,51 @@ def test_a_stale_header_makes_the_stream_look_again_before_it_writes_or_erases(
     assert texts == {chat["id"]: ["one", "two"], second["id"]: ["another chat"]}
     stored = service.table.snapshot()
     assert any(pk == f"CHAT#{second['id']}" and sk.startswith("M#") for pk, sk in stored), json.dumps(texts)
+
+
+# boot: a returning device is read eventually consistent (R4) ----------------------------
+
+
+def _device_key(veil_id: str) -> tuple[str, str]:
+    return f"DEVICE#{device_handle(veil_id)}", "#DEVICE"
+
+
+def test_a_device_the_replica_has_not_seen_is_read_again_and_keeps_its_session(
+    api: Api, replica: LaggingReplica
+) -> None:
+    first = ok(api.boot())
+    replica.stale[_device_key(first["veilId"])] = None
+    again = ok(api.boot(veil_id=first["veilId"]))
+    assert (again["veilId"], again["user"]["id"]) == (first["veilId"], first["user"]["id"])
+    assert again["session"]["id"] == first["session"]["id"]
+    assert replica.calls["GetItem eventual DEVIC"] == 1 and replica.calls["GetItem consistent DEVIC"] == 1
+
+
+def test_a_stale_ended_session_is_a_retry_that_continues_the_live_one(
+    api: Api, service: Service, replica: LaggingReplica
+) -> None:
+    first = ok(api.boot())
+    service.clock.advance(SESSION_TIMEOUT + 1)
+    replica.lag(*_device_key(first["veilId"]))  # the replica keeps the ended session
+    second = ok(api.boot(veil_id=first["veilId"]))  # another tab starts the next session
+    assert second["session"]["id"] != first["session"]["id"]
+    third = ok(api.boot(veil_id=first["veilId"]))
+    assert third["session"]["id"] == second["session"]["id"], "the live session continues (R4.1)"
+    assert third["user"]["id"] == first["user"]["id"]
+
+
+def test_a_returning_visitors_new_session_is_two_conditional_writes(
+    api: Api, service: Service, replica: LaggingReplica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = ok(api.boot())
+    service.clock.advance(SESSION_TIMEOUT + 1)
+    sent: list[str] = []
+    inner = replica._client
+    for name in ("put_item", "transact_write_items", "update_item"):
+        monkeypatch.setattr(
+            replica, name, lambda _name=name, **kw: (sent.append(_name), getattr(inner, _name)(**kw))[1], raising=False
+        )
+    again = ok(api.boot(veil_id=first["veilId"]))
+    assert again["user"]["id"] == first["user"]["id"] and again["session"]["id"] != first["session"]["id"]
+    assert sent == ["put_item", "put_item"], "the user, then its device: no transaction, no failed write"
+    assert ok(api.session(again["sessionToken"], "GET", "/v1/session"))["user"]["id"] == first["user"]["id"]
