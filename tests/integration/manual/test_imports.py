@@ -191,6 +191,45 @@ def test_a_lead_batch_that_fails_half_written_is_finished_without_duplicates(
         lead_by_email(mapi, email)  # exactly one each
 
 
+def test_member_updates_are_conditional_puts_and_one_raced_by_an_edit_is_redone_with_both(
+    mapi: ManualApi, manual_service: ManualService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows updating existing members (contacts unchanged) are one conditional PutItem each,
+    not a packed transaction (twice the write units, issue 13). A member edited between
+    the block's read and its write refuses that put; the row is redone on its own, and
+    keeps the edit."""
+    ids = [f"csv-up-{n}" for n in range(12)]
+    for member_id in ids:
+        mapi.member(member_id, {"name": f"Member {member_id}"})
+    store = manual_service.container.deps.store
+    read_users = store.get_users
+    raced = mapi.member(ids[5], {"name": f"Member {ids[5]}"})
+
+    def read_then_edited(user_ids: list[str]) -> dict[str, object]:
+        found = read_users(user_ids)
+        if raced["id"] in found and not calls:
+            calls.append("edited")
+            mapi.edit(raced["id"], {"companyName": "Edited meanwhile"})
+        return found
+
+    calls: list[str] = []
+    monkeypatch.setattr(store, "get_users", read_then_edited)
+    sent: list[str] = []
+    client = store.client
+    for name in ("put_item", "transact_write_items"):
+        real = getattr(client, name)
+        monkeypatch.setattr(client, name, lambda _r=real, _n=name, **kw: (sent.append(_n), _r(**kw))[1])
+    result = mapi.import_csv(csv_text("memberId,name", *(f"{m},Renamed {m}" for m in ids)).encode())
+    assert calls == ["edited"]
+    assert (result["rows"], result["members"], result["errors"]) == (12, 12, []), result
+    # 12 rows, the edit, and the raced row again
+    assert "transact_write_items" not in sent and sent.count("put_item") == 14, sent
+    for member_id in ids:
+        user = ok(mapi.admin("GET", f"/v1/members/{member_id}"))["user"]
+        assert user["profile"]["name"] == f"Renamed {member_id}", user
+    assert mapi.user(raced["id"])["user"]["profile"]["companyName"] == "Edited meanwhile"
+
+
 def test_several_quoted_newlines_keep_counting_lines(mapi: ManualApi) -> None:
     text = csv_text(
         "name,email,note",
