@@ -33,13 +33,14 @@ class LocalStack:
     same, started through `bench.local_server` (moto with DynamoDB-like costs);
     `metered` (with `emulated`): every request costed by key (`bench.meter`)."""
 
-    def __init__(self, emulated: bool, metered: bool | str = False) -> None:
+    def __init__(self, emulated: bool, metered: bool | str = False, settings: dict[str, str] | None = None) -> None:
         self.emulated = emulated
         self.metered = metered
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("DYNAMODB_ENDPOINT_URL", "TABLE_NAME")}
         env.update(SERVICE_ENV)
         env.update(PORT=str(self.port), SCHEDULE_INTERVAL_SECONDS="60", PYTHONUNBUFFERED="1", PYTHONPATH=str(PROJECT))
+        env.update(settings or {})
         if metered:  # bench.local_server: True costs every request by key, "timings" times the lock only
             env["BENCH_METER"] = "1" if metered is True else str(metered)
         # Open for the subprocess's whole life; closed and removed in stop().

@@ -4,7 +4,8 @@ On the local stack (`make run`'s moto server, stream pump and scheduler, in a
 subprocess), 8 clients at once each drive logins that unify: a member, a web
 visitor who writes one chat (a lead with a one-chat history), then the visitor
 logs in as the member (R5.3: unified at once, the history moves afterwards,
-R10). The lag of one unification runs from the login's answer (the commit, on
+R10; `MOVE_IN_COMMIT_ITEMS=0`, so even this one-chat history moves on the stream
+rather than inside the commit). The lag of one unification runs from the login's answer (the commit, on
 the client's clock) to the record's `completedAt` (stamped by the move, on the
 server's clock: the same machine's wall clock), so nothing is polled while the
 logins run. Reported: median and p99 (target p99 <= 5 s), the moves still
@@ -156,7 +157,11 @@ def _log_summary(stack: LocalStack, start: int) -> dict[str, int]:
 
 
 def run_on_local_stack(logins_per_client: int, emulated: bool = True, clients: int = CLIENTS) -> dict[str, Any]:
-    stack = LocalStack(emulated=emulated, metered="timings" if emulated else False)
+    # The figure times the history move behind a login; a one-chat history would move
+    # inside the commit itself (issue 13: complete as it answers, no lag to time).
+    stack = LocalStack(
+        emulated=emulated, metered="timings" if emulated else False, settings={"MOVE_IN_COMMIT_ITEMS": "0"}
+    )
     try:
         result = run(stack, logins_per_client, clients=clients)
     finally:

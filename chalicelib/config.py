@@ -26,6 +26,9 @@ class Settings:
     schedule_interval_seconds: int = 60
     default_phone_region: str = "JP"
     move_chunk_size: int = 500
+    # A history of up to this many chats and events moves inside the unification itself
+    # (complete as it commits, issue 13); 0: every history moves afterwards.
+    move_in_commit_items: int = 8
     # A completed move's originals are deleted this long after it (R3.3: longer than any read).
     move_cleanup_grace_seconds: int = 60
     max_contact_matches: int = 5
@@ -75,6 +78,7 @@ class Settings:
             schedule_interval_seconds=number("SCHEDULE_INTERVAL_SECONDS", 60),
             default_phone_region=(text("DEFAULT_PHONE_REGION") or "JP").upper(),
             move_chunk_size=number("MOVE_CHUNK_SIZE", 500),
+            move_in_commit_items=max(0, min(number("MOVE_IN_COMMIT_ITEMS", 8), 16)),
             move_cleanup_grace_seconds=number("MOVE_CLEANUP_GRACE_SECONDS", 60),
             max_contact_matches=number("MAX_CONTACT_MATCHES", 5),
             decode_path_params="AWS_LAMBDA_FUNCTION_NAME" not in env,

@@ -257,7 +257,9 @@ def unification_step(before: Unification | None, after: Unification | None) -> N
         ended = {**fields, **moved}
         if now == "cancelled":
             ended["reason"] = after.reason  # ids and user types only (domain.rules.why_not_allowed)
-        lag = _millis(p.committed_at, after.completed_at) if was == "running" else None
+        # A history moved inside the commit itself (a small one) moved with no lag at all.
+        moved_in_commit = was not in COMMITTED and now == "completed" and moved["total"] > 0
+        lag = _millis(p.committed_at, after.completed_at) if was == "running" or moved_in_commit else None
         if lag is not None:
             ended["moveLagMs"] = round(lag)
             _add("MoveLag", MetricUnit.Milliseconds, lag)

@@ -94,10 +94,14 @@ class MergePlan:
     moves_history: bool
 
 
-def plan_unification(source: User, target: User, *, unification_id: str, now: datetime) -> MergePlan:
-    """Plan unifying `source` into member `target` (R2 checked, R3.1, R3.7, R1.3)."""
+def plan_unification(
+    source: User, target: User, *, unification_id: str, now: datetime, moved_now: bool = False
+) -> MergePlan:
+    """Plan unifying `source` into member `target` (R2 checked, R3.1, R3.7, R1.3).
+    `moved_now`: the source's chats and events are copied inside the unification
+    itself (a small history, R10), so the member counts them at once."""
     require_unification_allowed(source, target)
-    moves_history = bool(source.chat_count or source.event_count)
+    moves_history = bool(source.chat_count or source.event_count) and not moved_now
     if moves_history and len(target.moving_sources) >= MAX_MOVING_SOURCES:
         raise Busy(f"member {target.id} has {MAX_MOVING_SOURCES} histories moving in; try again in a moment")
     merged, decisions = decide_fields(source, target)
@@ -110,6 +114,14 @@ def plan_unification(source: User, target: User, *, unification_id: str, now: da
         veil_ids=listed_devices(target.veil_ids, *source.veil_ids),
         moving_sources=(*target.moving_sources, source.id) if moves_history else target.moving_sources,
         last_unification_id=unification_id,
+        **(
+            {
+                "chat_count": target.chat_count + source.chat_count,
+                "event_count": target.event_count + source.event_count,
+            }
+            if moved_now
+            else {}
+        ),
     )
     new_source = source.without_pending(unification_id).changed(
         now, unified_into=target.id, unified_at=now, unification_id=unification_id

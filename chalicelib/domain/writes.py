@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from .erasure import Erasure
 from .errors import ReceiptTaken
@@ -97,6 +98,17 @@ class ClaimExternal:
 
 
 @dataclass(frozen=True)
+class CopyHistory:
+    """A small history's chats and events, copied into the member inside the unification
+    (R10: moved = total as it commits). `items` are the store's own copies, as it read
+    them; the originals go after the grace period, as a moved history's do."""
+
+    chats: int
+    events: int
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class PutReceipt:
     """The first answer to a request sent with an `Idempotency-Key` (API.md), written in
     the same transaction as the request's own writes: it exists exactly when they
@@ -160,6 +172,7 @@ Write = (
     | PutChat
     | PutMessage
     | PutEvent
+    | CopyHistory
     | ClaimExternal
     | PutReceipt
     | EraseUser

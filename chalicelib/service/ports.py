@@ -13,7 +13,7 @@ from ..domain.erasure import Erasure
 from ..domain.models import Chat, ChatSummary, Delivery, Device, Event, Message, Status, Unification, User
 from ..domain.webhooks import Message as WebhookMessage
 from ..domain.webhooks import Webhook
-from ..domain.writes import PutReceipt, Write
+from ..domain.writes import CopyHistory, PutReceipt, Write
 
 T = TypeVar("T")
 Order = Literal["oldest", "newest"]
@@ -161,6 +161,8 @@ class Store(Protocol):
     def unifications_due_for_cleaning(self, now: datetime) -> list[str]: ...
 
     # a history moving into its member (store/moves.py)
+    def small_history(self, source_id: str, target_id: str, chats: int, events: int) -> CopyHistory | None: ...
+
     def copy_history_chunk(self, source_id: str, target_id: str, cursor: str | None, limit: int) -> HistoryChunk: ...
 
     def delete_history(self, wire_keys: Sequence[dict[str, Any]]) -> None: ...

@@ -15,6 +15,12 @@ from .retry import FirstThenReload, retrying
 # Deliveries copied inside the unification's own transaction; the rest (rare)
 # are copied just before it, so a campaign is never sent twice (R3.2).
 DELIVERIES_IN_TRANSACTION = 80
+# A history of up to `Settings.move_in_commit_items` chats and events (8; one move
+# chunk at most) is copied inside the unification itself: complete as it commits,
+# without the move's second write of the record and the member (issue 13: below
+# about ten items, two write units per copy in the transaction cost less than the
+# completion). At most this many, so the transaction keeps room for its deliveries.
+MOVED_IN_COMMIT_MAX = 16
 
 
 @dataclass
@@ -28,6 +34,7 @@ class UnificationCommit:
     target: User
     target_expected: int
     deliveries: list[Delivery] = field(default_factory=list)
+    history: w.CopyHistory | None = None  # a small history, copied in the commit itself
 
     def writes(self, with_target: bool = True) -> list[w.Write]:
         """All of them; without the member's when the caller writes it (a login adds to it)."""
@@ -37,6 +44,7 @@ class UnificationCommit:
             *target,
             w.SaveUnification(self.record, self.record_expected),
             *(w.PutDelivery(d) for d in self.deliveries[:DELIVERIES_IN_TRANSACTION]),
+            *([self.history] if self.history is not None else []),
         ]
 
 
@@ -50,7 +58,8 @@ def prepare_unification(
     """Plan S into M (R2 checked by the core) and read what must move with it now."""
     now = deps.clock.now()
     unification_id = existing.id if existing else deps.clock.new_id("un_")
-    plan = plan_unification(source, target, unification_id=unification_id, now=now)
+    history = _small_history(deps, source, target)
+    plan = plan_unification(source, target, unification_id=unification_id, now=now, moved_now=history is not None)
     # R10: the totals are what the source holds now; its tallies are exact (every write
     # to its history bumps its version, so this commit retries if one lands meanwhile).
     progress = Progress(
@@ -60,9 +69,20 @@ def prepare_unification(
         counted=True,
         committed_at=now,
     )
-    # No chats or events: nothing moves afterwards, so it is complete as it commits (R10).
+    # Nothing moves afterwards: complete as it commits (R10). Chats and events copied in
+    # the commit have moved; their originals go after the grace period (R3.3).
     status, completed_at = (Status.RUNNING, None) if plan.moves_history else (Status.COMPLETED, now)
-    if not plan.moves_history:
+    if history is not None:
+        grace = timedelta(seconds=deps.settings.move_cleanup_grace_seconds)
+        progress = progress.model_copy(
+            update={
+                "chats_moved": source.chat_count,
+                "events_moved": source.event_count,
+                "copied": True,
+                "clean_after": now + grace,
+            }
+        )
+    elif not plan.moves_history:
         progress = progress.model_copy(update={"copied": True, "cleaned": True})
     if existing is not None:
         record = existing.changed(
@@ -99,7 +119,20 @@ def prepare_unification(
         target=plan.target.model_copy(update={"delivery_count": target.delivery_count + len(deliveries)}),
         target_expected=target.version,
         deliveries=deliveries,
+        history=history,
     )
+
+
+def _small_history(deps: Deps, source: User, target: User) -> w.CopyHistory | None:
+    """The source's chats and events to copy inside the commit, when they are few
+    (and the transaction keeps room for the deliveries it carries); else None."""
+    items = source.chat_count + source.event_count
+    limit = min(deps.settings.move_in_commit_items, MOVED_IN_COMMIT_MAX, deps.settings.move_chunk_size)
+    if not items or items > limit:
+        return None
+    if source.delivery_count > DELIVERIES_IN_TRANSACTION - MOVED_IN_COMMIT_MAX:
+        return None
+    return deps.store.small_history(source.id, target.id, source.chat_count, source.event_count)
 
 
 def move_history(deps: Deps, hint: Unification, max_steps: int = 50) -> Unification | None:

@@ -190,6 +190,9 @@ class Actions:
                 return [self.put(codec.message_to_item(message), None)]
             case w.PutEvent(event):
                 return [self.put(codec.event_to_item(event), None)]
+            case w.CopyHistory(items=items):
+                # Copies keep their keys: a repeated copy writes the same item (no condition).
+                return [{"Put": {"TableName": self.table, "Item": item}} for item in items]
             case w.ClaimExternal(channel, external_id, user_id, chat_id):
                 claim = {
                     **keys.external_key(channel, external_id),

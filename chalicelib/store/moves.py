@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from ..domain import writes as w
 from ..domain.timefmt import iso
 from ..service.ports import HistoryChunk
 from . import keys
@@ -73,6 +74,29 @@ class Moves(TableClient):
             key = TableKey(PK=start_key["PK"]["S"], SK=start_key["SK"]["S"]) if start_key else None
             next_cursor = encode(MoveBookmark(t="mv", phase=phase, key=key))
         return HistoryChunk(copied[0], copied[1], next_cursor, source_keys)
+
+    def small_history(self, source_id: str, target_id: str, chats: int, events: int) -> w.CopyHistory | None:
+        """The source's chats and events as copies into the target, in one Query, when
+        they are exactly the `chats` and `events` its tallies count (else None)."""
+        first, last = (keys.CHATS if chats else keys.EVENTS), (keys.CHATS if not events else keys.EVENTS)
+        raw = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
+            ExpressionAttributeValues=to_wire(
+                {":pk": keys.user_partition(source_id), ":first": first, ":last": last + "\uffff"}
+            ),
+            ConsistentRead=True,
+        )
+        if "LastEvaluatedKey" in raw:
+            return None
+        found = [item for item in raw.get("Items", []) if item["SK"]["S"].startswith(keys.HISTORY_PREFIXES)]
+        counted = sum(1 for item in found if item["SK"]["S"].startswith(keys.CHATS))
+        if (counted, len(found) - counted) != (chats, events):
+            return None
+        copies = tuple(
+            {**item, "PK": {"S": keys.user_partition(target_id)}, "movedFrom": {"S": source_id}} for item in found
+        )
+        return w.CopyHistory(chats, events, copies)
 
     def delete_history(self, wire_keys: Sequence[dict[str, Any]]) -> None:
         """Delete items by their wire keys (as `copy_history_chunk` gave them)."""

@@ -148,6 +148,7 @@ def aws(fake_aws: dict[str, str], credentials: Any, monkeypatch: pytest.MonkeyPa
     for name, value in {**credentials.service_env(), "MEMBER_HASH_SECRET": credentials.member_hash_secret}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("MOVE_IN_COMMIT_ITEMS", "0")  # the history moves on the stream these tests replay
     monkeypatch.setattr(replay, "WAIT_SECONDS", 0)  # moto's queue answers every message to a short poll
     with mock_aws():
         tables = boto3.client("dynamodb", region_name=REGION)

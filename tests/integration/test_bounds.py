@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.config import Settings
+
 from .conftest import Service
 from .support import Api, Table, ok, refused
 
@@ -46,7 +48,8 @@ def test_a_member_with_100_histories_moving_in_answers_503_for_one_more_and_chan
     member = api.put_member("m-busy", {"name": "Taro"})
     set_list(table, member["id"], "movingSources", [f"u_source{i:03d}" for i in range(100)])
     visitor = api.visit()
-    api.track(visitor, "PageView")  # a history to move
+    for n in range(Settings().move_in_commit_items + 1):
+        api.track(visitor, f"PageView {n}")  # a history to move afterwards
     with table.unchanged(ignore_activity=True):
         reply = api.login(visitor, "m-busy")
     error = refused(reply, 503, "unavailable")
@@ -54,6 +57,11 @@ def test_a_member_with_100_histories_moving_in_answers_503_for_one_more_and_chan
     quiet = api.visit()  # no chats, no events: nothing to move, complete at once (R10)
     login = ok(api.login(quiet, "m-busy"))
     assert login["unification"]["status"] == "completed" and login["user"]["id"] == member["id"]
+    small = api.visit()  # a few events: copied inside the unification, complete at once too
+    api.track(small, "PageView")
+    login = ok(api.login(small, "m-busy"))
+    assert login["unification"]["status"] == "completed"
+    assert [e["name"] for e in api.events_of(member["id"])] == ["PageView"]
 
 
 def test_a_user_named_in_50_open_unifications_gets_no_51st(api: Api, table: Table, service: Service) -> None:

@@ -124,7 +124,7 @@ def test_within_one_request_a_source_read_while_moving_keeps_its_originals_until
 ) -> None:
     """The race the grace period closes: the member is read (the source still moving), the
     move completes and the sweep runs before the source's partition is queried."""
-    service.configure(MOVE_CLEANUP_GRACE_SECONDS="60")
+    service.configure(MOVE_CLEANUP_GRACE_SECONDS="60", MOVE_IN_COMMIT_ITEMS="0")  # a history that moves afterwards
     api.put_member("m-race", {"name": "Taro"})
     visitor = visitor_with_events(api, 5)
     unification = ok(api.login(visitor, "m-race"))["unification"]

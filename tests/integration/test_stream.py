@@ -173,6 +173,7 @@ def test_a_unification_without_history_completes_too(api: Api, service: Service,
 
 def test_the_scheduled_job_finishes_what_the_stream_did_not(api: Api, service: Service, table: Table) -> None:
     """R10: `finish_unifications` runs the same service function from a schedule."""
+    service.configure(MOVE_IN_COMMIT_ITEMS="0")  # a history that moves afterwards
     unified = login_with_history(api, chats=2, events=2)
     assert service.store.get_unification(unified.unification_id).status.value == "running"
     app.finish_unifications(scheduled_event(), None)
@@ -227,6 +228,7 @@ def items_under(table: Table, pk_prefix: str, sk: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def running(api: Api, service: Service, table: Table) -> Iterator[tuple[Unified, dict[str, Any]]]:
     """A login whose history move has not run: its unification record as the stream would carry it."""
+    service.configure(MOVE_IN_COMMIT_ITEMS="0")  # a history that moves afterwards
     unified = login_with_history(api, chats=1, events=2)
     [record] = items_under(table, "UNIF#", "#UNIF")
     assert service.store.get_unification(unified.unification_id).status.value == "running"
@@ -319,6 +321,7 @@ def test_a_one_chunk_move_completes_when_the_member_changes_meanwhile(
 ) -> None:
     """The mover read the member before copying; a member written meanwhile makes the
     completion conflict once, and the retry reads it again (the counts just made stand)."""
+    service.configure(MOVE_IN_COMMIT_ITEMS="0")  # a history that moves afterwards
     unified = login_with_history(api, chats=1, events=2)
     copy = service.store.copy_history_chunk
 
@@ -395,6 +398,7 @@ def test_a_read_that_finds_the_source_emptied_by_a_completed_move_lists_the_copi
     """R3.3 within one read: the member still listed the source as moving when it was
     read, but the move completed and deleted the originals before the source's
     partition was queried; the copies are listed from the member instead."""
+    service.configure(MOVE_IN_COMMIT_ITEMS="0")  # a history that moves afterwards
     unified = login_with_history(api, chats=2, events=3)
     client = service.store.client
     query = client.query

@@ -23,6 +23,7 @@ from chalicelib import budget
 from chalicelib.bootstrap import container
 from chalicelib.local import replay
 from chalicelib.local.pump import StreamPump
+from chalicelib.service import unify
 
 from .conftest import Service
 
@@ -64,7 +65,10 @@ def unified_with_history(service: Service) -> tuple[dict[str, Any], str]:
     return member, login["unification"]["id"]
 
 
-def test_near_its_time_limit_the_consumer_reports_the_rest_and_the_replay_finishes_it(service: Service) -> None:
+def test_near_its_time_limit_the_consumer_reports_the_rest_and_the_replay_finishes_it(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unify, "MOVED_IN_COMMIT_MAX", 0)  # the history moves on the stream
     member, unification_id = unified_with_history(service)
     slow = Slow(service.container.client)
     answers: list[tuple[int, list[str]]] = []
