@@ -79,9 +79,10 @@ class RequestLog:
         with self._lock:
             self.tally.calls[model.name] += 1
 
-    def _after_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+    def _after_call(self, context: dict[str, Any], model: Any = None, **_: Any) -> None:
+        # `after-call-error` (the call raised before an answer, e.g. the time budget) names no model.
         started = context.pop("bench_started", None)
-        if started is not None:
+        if started is not None and model is not None:
             with self._lock:
                 self.tally.add_seconds(model.name, time.perf_counter() - started)
 
