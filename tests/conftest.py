@@ -72,8 +72,6 @@ LONG_FIRST = (
     "tests/infra/",  # ~90 s: the package builds and checkov
     "test_replay_faults.py::test_a_crash_after_any_write_of_a_history_move",  # ~50 s
     "test_replay_races.py::test_fifty_devices_logging_in_to_one_member_lose_nothing",  # ~45 s
-    "tests/integration/test_paged_reads.py",  # ~70 s
-    "tests/integration/manual/test_imports.py",  # ~45 s
     "tests/ops/test_time_budget.py",  # ~35 s
     "tests/browser/",
 )

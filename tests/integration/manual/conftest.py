@@ -8,6 +8,7 @@ controls, and moto's real DynamoDB stream fed to the real stream handler.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,10 @@ def manual_service(
         # mock_aws clears boto3's default session; hand it one that reuses the loaded models.
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3.Session(botocore_session=manual_botocore))
         raw = boto3.client("dynamodb", region_name=REGION)
+        # Inside the integration package's own mock (a test that ran before on this worker),
+        # this one does not start empty: the table is made anew for each test.
+        with contextlib.suppress(raw.exceptions.ResourceNotFoundException):
+            raw.delete_table(TableName=Settings.from_env().table_name)
         arn = create_table(raw)
         bootstrap.reset()
         clock = ManualClock()
