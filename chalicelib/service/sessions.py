@@ -354,11 +354,12 @@ class Sessions:
         if draft.user_dirty:
             writes.append(w.SaveUser(user, draft.user_expected))
         writes.extend(draft.extra)
+        view = SessionView(device=draft.device, user=user, token=token, unification=draft.unification)
         store = self.deps.store
         first_visit = draft.device_expected is None and draft.user_expected is None and draft.user_dirty
         if first_visit and not draft.extra and store.put_new_visitor(draft.device, user):
-            pass
-        elif draft.returning and draft.user_dirty and not draft.extra:
+            return view
+        if draft.returning and draft.user_dirty and not draft.extra:
             # A returning visitor's new session: the user (its visit noted), then the device
             # pointing at it, each a conditional write of its own (a transaction bills twice,
             # DESIGN rule 7). Either alone is a state the next boot continues from: the user
@@ -367,7 +368,7 @@ class Sessions:
             store.commit(writes[:1])
         else:
             store.commit(writes)
-        return SessionView(device=draft.device, user=user, token=token, unification=draft.unification)
+        return view
 
     # session calls -----------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..domain import writes as w
 from ..domain.merge import plan_unification
@@ -73,13 +73,12 @@ def prepare_unification(
     # the commit have moved; their originals go after the grace period (R3.3).
     status, completed_at = (Status.RUNNING, None) if plan.moves_history else (Status.COMPLETED, now)
     if history is not None:
-        grace = timedelta(seconds=deps.settings.move_cleanup_grace_seconds)
         progress = progress.model_copy(
             update={
                 "chats_moved": source.chat_count,
                 "events_moved": source.event_count,
                 "copied": True,
-                "clean_after": now + grace,
+                "clean_after": _clean_after(deps, now),
             }
         )
     elif not plan.moves_history:
@@ -121,6 +120,12 @@ def prepare_unification(
         deliveries=deliveries,
         history=history,
     )
+
+
+def _clean_after(deps: Deps, now: datetime) -> datetime:
+    """When a move completed `now` may have its originals deleted: after a grace period
+    longer than any read (R3.3)."""
+    return now + timedelta(seconds=deps.settings.move_cleanup_grace_seconds)
 
 
 def _small_history(deps: Deps, source: User, target: User) -> w.CopyHistory | None:
@@ -236,13 +241,16 @@ def _complete(deps: Deps, record: Unification | None, member: User | None) -> Un
     if record is None or record.status is not Status.RUNNING or not record.progress.copied:
         return record  # already completed, or (re-read after a conflict) not all copied yet
     now, p = deps.clock.now(), record.progress
-    grace = timedelta(seconds=deps.settings.move_cleanup_grace_seconds)
     done = record.changed(
         now,
         status=Status.COMPLETED,
         completed_at=now,
         progress=p.model_copy(
-            update={"chats_moved": p.chats_total, "events_moved": p.events_total, "clean_after": now + grace}
+            update={
+                "chats_moved": p.chats_total,
+                "events_moved": p.events_total,
+                "clean_after": _clean_after(deps, now),
+            }
         ),
     )
     writes: list[w.Write] = [w.SaveUnification(done, record.version)]

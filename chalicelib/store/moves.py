@@ -24,6 +24,12 @@ from .codec import from_wire, to_wire
 from .cursors import Cursor, TableKey, decode, encode
 
 
+def _copy_into(item: dict[str, Any], source_id: str, target_id: str) -> dict[str, Any]:
+    """A source's history item as its copy in the target's partition: the same key, and
+    `movedFrom`, so a reader that listed the original skips it."""
+    return {**item, "PK": {"S": keys.user_partition(target_id)}, "movedFrom": {"S": source_id}}
+
+
 class MoveBookmark(Cursor):
     """Where a move resumes: the history prefix (chats, then events) and the key after which."""
 
@@ -54,9 +60,7 @@ class Moves(TableClient):
             raw = self.client.query(TableName=self.table, **kwargs)
             items = raw.get("Items", [])
             source_keys += [{"PK": item["PK"], "SK": item["SK"]} for item in items]
-            copies += [
-                {**item, "PK": {"S": keys.user_partition(target_id)}, "movedFrom": {"S": source_id}} for item in items
-            ]
+            copies += [_copy_into(item, source_id, target_id) for item in items]
             # Whole batches go now (a page holds up to 1 MB); a remainder waits to share
             # a batch with the next prefix's first items.
             whole = len(copies) - len(copies) % BATCH_WRITE_SIZE
@@ -93,10 +97,7 @@ class Moves(TableClient):
         counted = sum(1 for item in found if item["SK"]["S"].startswith(keys.CHATS))
         if (counted, len(found) - counted) != (chats, events):
             return None
-        copies = tuple(
-            {**item, "PK": {"S": keys.user_partition(target_id)}, "movedFrom": {"S": source_id}} for item in found
-        )
-        return w.CopyHistory(chats, events, copies)
+        return w.CopyHistory(chats, events, tuple(_copy_into(item, source_id, target_id) for item in found))
 
     def delete_history(self, wire_keys: Sequence[dict[str, Any]]) -> None:
         """Delete items by their wire keys (as `copy_history_chunk` gave them)."""
